@@ -1,0 +1,1 @@
+"""CRAFT: shared configuration and the command line that ties the layers together."""

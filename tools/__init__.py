@@ -1,0 +1,1 @@
+"""What the agent calls: occupation and skill lookup (and, later, retrieval, ranking, explanation)."""
