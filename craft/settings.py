@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         None,
         description="Index only a fixed, seeded sample of concepts (CI); None indexes everything.",
     )
+    skill_index_label_types: list[str] = Field(
+        ["pref"],
+        description="Skill label types embedded in the dense index; alt labels (85k) are matched lexically. "
+        "Add 'alt' to embed them too (≈15 more minutes on 2 cores).",
+    )
     chroma_host: str | None = Field(None, description="Chroma server host; unset uses the embedded store.")
     chroma_port: int = Field(8000, description="Chroma server port.")
     encode_batch_size: int = Field(128, description="Batch size when encoding labels for the indexes.")

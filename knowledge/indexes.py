@@ -13,9 +13,13 @@ from knowledge.vectors import LabelIndex, chroma_client, index_name, sample_uris
 KINDS = ("occupation", "skill")
 
 
-def indexed_labels(labels: pd.DataFrame, kind: str, sample: int | None) -> pd.DataFrame:
+def indexed_labels(
+    labels: pd.DataFrame, kind: str, sample: int | None, skill_types: list[str] | None = None
+) -> pd.DataFrame:
     """The labels of ``kind`` that go into the dense index (all, or those of a fixed concept sample)."""
     subset = labels[labels.kind == kind]
+    if kind == "skill" and skill_types is not None:
+        subset = subset[subset.label_type.isin(skill_types)]
     if sample is None:
         return subset
     # Skills outnumber occupations ~4.6:1; keep that ratio so both indexes stay representative.
@@ -44,7 +48,7 @@ def build_indexes(settings: Settings, *, console: Console | None = None) -> dict
     sizes = {}
     for kind in KINDS:
         index = open_index(settings, kb, kind, encoder)
-        labels = indexed_labels(kb.labels, kind, settings.index_sample)
+        labels = indexed_labels(kb.labels, kind, settings.index_sample, settings.skill_index_label_types)
         added = index.build(labels, cache, progress=f"{kind} labels")
         sizes[kind] = index.count
         state = "up to date" if not added else f"+{added:,} labels"
@@ -57,7 +61,7 @@ def indexes_ready(settings: Settings) -> bool:
     kb = get_knowledge(settings)
     encoder = get_encoder(settings.linker_model, settings)
     for kind in KINDS:
-        expected = len(indexed_labels(kb.labels, kind, settings.index_sample))
+        expected = len(indexed_labels(kb.labels, kind, settings.index_sample, settings.skill_index_label_types))
         if open_index(settings, kb, kind, encoder).count < expected:
             return False
     return True

@@ -1,0 +1,1 @@
+"""Benchmarks and evaluation: linking, retrieval and agent replays, each writing figures to docs/."""

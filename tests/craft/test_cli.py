@@ -1,0 +1,97 @@
+"""The `craft` command line: every command has --help; errors are messages with exit codes, not tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from craft.cli import app
+from craft.settings import Settings, get_settings
+
+runner = CliRunner()
+
+COMMANDS = [
+    [],
+    ["data"],
+    ["data", "fetch"],
+    ["data", "build"],
+    ["data", "report"],
+    ["models"],
+    ["models", "prepare"],
+    ["models", "list"],
+    ["index"],
+    ["index", "build"],
+    ["lookup"],
+    ["lookup", "occupation"],
+    ["lookup", "skills"],
+    ["lookup", "show"],
+    ["setup"],
+    ["chat"],
+    ["bench"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "craft")
+def test_every_command_has_help(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+@pytest.fixture
+def empty_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CRAFT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CRAFT_STORE_DIR", str(tmp_path / "store"))
+    monkeypatch.setenv("CRAFT_OFFLINE", "1")
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_build_without_esco_names_the_missing_files(empty_env: Path) -> None:
+    result = runner.invoke(app, ["data", "build"])
+    assert result.exit_code == 2
+    assert "occupations_en.csv" in result.output and "esco.ec.europa.eu" in result.output
+
+
+def test_setup_offline_without_esco_stops_with_instructions(empty_env: Path) -> None:
+    result = runner.invoke(app, ["setup"])
+    assert result.exit_code == 2
+    assert "occupations_en.csv" in result.output
+
+
+@pytest.mark.parametrize("source", ["esco", "berufenet", "weiterbildung"])
+def test_fetch_offline_fails_fast_naming_the_source(empty_env: Path, source: str) -> None:
+    result = runner.invoke(app, ["data", "fetch", source])
+    assert result.exit_code == 2
+    assert "offline" in result.output.lower()
+
+
+def test_report_without_snapshot(empty_env: Path) -> None:
+    result = runner.invoke(app, ["data", "report"])
+    assert result.exit_code == 1 and "craft data build" in result.output
+
+
+@pytest.mark.data
+def test_lookup_json_contract(real_settings: Settings) -> None:
+    result = runner.invoke(app, ["lookup", "occupation", "data analyst", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert rows[0]["label"] == "data analyst"
+    assert set(rows[0]) == {"uri", "label", "score", "matched_label", "match"}
+
+
+@pytest.mark.data
+def test_lookup_rejects_overlong_text(real_settings: Settings) -> None:
+    result = runner.invoke(app, ["lookup", "skills", "x" * 5000])
+    assert result.exit_code == 1 and "4,000" in result.output
+
+
+@pytest.mark.data
+def test_chat_answers_from_stdin(real_settings: Settings) -> None:
+    result = runner.invoke(app, ["chat"], input="baker\nskills: SQL\nquit\n")
+    assert result.exit_code == 0, result.output
+    assert "baker" in result.output and "SQL" in result.output
