@@ -38,6 +38,7 @@ run: setup
 	$(BIN)/craft chat
 
 test: install
+	$(BIN)/ruff check .
 	$(TEST_ENV) $(BIN)/craft models prepare
 	$(TEST_ENV) $(BIN)/python -m pytest; code=$$?; \
 	if [ $$code -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$code

@@ -221,7 +221,7 @@ def lookup_show(
 
 @app.command()
 def chat(lang: Lang = "en") -> None:
-    """Terminal lookup chat: name a job to see its skills; 'skills: …' finds skills in your text; 'quit' ends."""
+    """Terminal lookup chat: a job title shows its skills; 'skills: …' finds skills; 'quit' ends."""
     from tools.lookup import InvalidQuery, find_occupations, find_skills, get_occupation
 
     out.print("Name the job you want (or 'skills: what you know'); 'quit' to leave.")

@@ -125,7 +125,7 @@ def _titles(path: Path, occupation_map: pd.DataFrame, reports: list[LoadReport])
     report = LoadReport(source="ba.titles", file=str(path))
     by_kldb: dict[str, set[str]] = defaultdict(set)
     for kldb, uri in zip(occupation_map.kldb, occupation_map.esco_uri, strict=True):
-        if kldb:
+        if isinstance(kldb, str) and kldb:  # ISCO-based ids (``BE 4110``) have no KldB code (NaN)
             by_kldb[kldb].add(uri)
     records = []
     records_iter = iter_records(path, delimiter=";")

@@ -57,7 +57,10 @@ class SentenceTransformerEncoder(Encoder):
 
         self.name = manifest.name
         self._model = SentenceTransformer(str(folder), device="cpu")
-        self.dim = self._model.get_sentence_embedding_dimension() or manifest.dim or 384
+        dimension = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        self.dim = dimension() or manifest.dim or 384
         self._query_prefix = manifest.config.get("query_prefix", "")
         self._passage_prefix = manifest.config.get("passage_prefix", "")
 

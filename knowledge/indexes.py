@@ -61,7 +61,8 @@ def indexes_ready(settings: Settings) -> bool:
     kb = get_knowledge(settings)
     encoder = get_encoder(settings.linker_model, settings)
     for kind in KINDS:
-        expected = len(indexed_labels(kb.labels, kind, settings.index_sample, settings.skill_index_label_types))
+        labels = indexed_labels(kb.labels, kind, settings.index_sample, settings.skill_index_label_types)
+        expected = len(labels)
         if open_index(settings, kb, kind, encoder).count < expected:
             return False
     return True

@@ -25,7 +25,7 @@ from knowledge.esco import check_files, load_esco
 from knowledge.labels import build_labels, title_hints
 from knowledge.report import LoadReport
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: "/r" gender endings normalized
 TABLES = (
     "occupations",
     "skills",

@@ -101,11 +101,11 @@ class KnowledgeBase:
             for uri, ba_id, label, rel in zip(
                 frame.esco_uri, frame.ba_id, frame.ba_label, frame.relation, strict=True
             ):
-                grouped[uri].append((ba_id, label, rel))
+                grouped[uri].append((ba_id, label, rel if isinstance(rel, str) else None))
         return dict(grouped)
 
 
-_cache: dict[Path, KnowledgeBase] = {}
+_cache: dict[tuple[Path, int], KnowledgeBase] = {}
 
 
 def get_knowledge(settings: Settings | None = None) -> KnowledgeBase:
@@ -117,6 +117,8 @@ def get_knowledge(settings: Settings | None = None) -> KnowledgeBase:
             f"No knowledge snapshot in {settings.store_dir}. Build it with `craft data build` "
             f"(reads ESCO/BA/course files from {settings.data_dir})."
         )
-    if path not in _cache:
-        _cache[path] = KnowledgeBase(path)
-    return _cache[path]
+    key = (path, (path / "manifest.json").stat().st_mtime_ns)  # a forced rebuild rewrites the manifest
+    if key not in _cache:
+        _cache.clear()
+        _cache[key] = KnowledgeBase(path)
+    return _cache[key]

@@ -10,7 +10,8 @@ _GENDER = re.compile(
     r"|(?<=\w)(?:/-?|:|\*|_)innen\b"  # Lehrer/innen, Lehrer:innen
     r"|(?<=\w)(?:/-?|:|\*|_)in\b"  # Pfleger/in, Pfleger:in, Pfleger*in
     r"|(?<=\w)\(in\)|(?<=\w)\(innen\)"  # Pfleger(in)
-    r"|(?<=\w)/-?frau\b|(?<=\w)/-?mann\b",  # Kaufmann/-frau
+    r"|(?<=\w)/-?frau\b|(?<=\w)/-?mann\b"  # Kaufmann/-frau
+    r"|(?<=\w)/-?r\b",  # Abgeordnete/r, technische/r
     re.IGNORECASE,
 )
 _NON_WORD = re.compile(r"[^\w+#]+")  # keep c++, c#

@@ -1,6 +1,6 @@
-"""ChromaDB label indexes (occupations, skills): embedded ``PersistentClient`` by default, ``HttpClient`` when a
-Chroma server is configured. We always pass our own embeddings — Chroma's default embedding function would
-try to download a model.
+"""ChromaDB label indexes (occupations, skills): embedded ``PersistentClient`` by default, ``HttpClient``
+when a Chroma server is configured. We always pass our own embeddings — Chroma's default embedding
+function would try to download a model.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from craft.settings import Settings, get_settings  # noqa: E402
+from craft.settings import Settings, get_settings
 
 
 def real_data_dir() -> Path | None:

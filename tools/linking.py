@@ -1,7 +1,7 @@
 """Entity linking of free text to ESCO concepts: exact/alias, fuzzy (rapidfuzz) and dense (ChromaDB) signals.
 
-Each signal gives a per-URI score in [0, 1]; the final score is ``max(exact, w_fuzzy * fuzzy + w_dense * dense)``
-so an exact alias match is certain, and otherwise string similarity and meaning must agree. The weights and
+Each signal gives a per-URI score in [0, 1]; an exact alias match scores 1, otherwise the fused score leans on
+the stronger of fuzzy and dense (``lead``) and agreement of the two adds the rest. The weights and
 the dense floor were chosen on a development split of held-out ESCO alternative labels (not the test split).
 """
 

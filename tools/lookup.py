@@ -1,7 +1,8 @@
 """Occupation and skill lookup: the first agent tools. Typed in, typed out, and never a crash on user text.
 
-``find_occupations`` / ``find_skills`` accept any user text: empty or nonsense gives an empty list; text that is
-not a string or is longer than ``MAX_QUERY_CHARS`` raises ``InvalidQuery`` with a message meant for the user.
+``find_occupations`` / ``find_skills`` accept any user text: empty or nonsense gives an empty list; text
+that is not a string or is longer than ``MAX_QUERY_CHARS`` raises ``InvalidQuery`` with a message meant
+for the user.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def get_lookup(settings: Settings | None = None) -> Lookup:
 
 
 def find_occupations(text: str, lang: str | None = "en", k: int = 5) -> list[Candidate]:
-    """Ranked ESCO occupations for a job title in English or German (typos, forms, BA titles, abbreviations)."""
+    """Ranked ESCO occupations for a job title, EN or DE (typos, gender forms, BA titles, abbreviations)."""
     query = _validate(text)
     if not query:
         return []
@@ -162,8 +163,10 @@ def get_occupation(uri: str, lang: str | None = "en") -> Occupation | None:
 
 # Phrases people put around skills ("I know", "some", "Kenntnisse in") carry no skill themselves.
 _FILLERS = re.compile(
-    r"\b(?:i(?:'m| am)? (?:know|knew|can|did|do|have|had|used|use|learned|learnt|worked (?:with|on|in)|am good at)"
-    r"|(?:some|basic|good|solid|strong|advanced|a (?:bit|little) of|experience (?:in|with)|knowledge of|skills? in)"
+    r"\b(?:i(?:'m| am)? (?:know|knew|can|did|do|have|had|used|use|learned|learnt"
+    r"|worked (?:with|on|in)|am good at)"
+    r"|(?:some|basic|good|solid|strong|advanced|a (?:bit|little) of|experience (?:in|with)"
+    r"|knowledge of|skills? in)"
     r"|ich (?:kann|habe|kenne|beherrsche)|(?:gute|grundlegende|erste|sehr gute)? ?kenntnisse (?:in|im|von)"
     r"|erfahrung (?:in|mit|im)|etwas|ein bisschen)\b",
     re.IGNORECASE,
@@ -196,7 +199,7 @@ def find_skills(
     for segment in segments or [query]:
         matches = lookup.skills.link(segment, k=k if single else 1)
         for match in matches:
-            if match.score < min_score or match.uri in found and found[match.uri].score >= match.score:
+            if match.score < min_score or (match.uri in found and found[match.uri].score >= match.score):
                 continue
             base = lookup.candidate(match, language)
             found[match.uri] = SkillMention(

@@ -34,7 +34,7 @@ class Course(BaseModel):
     source_id: str = Field(description="The record's id within its source (or its URL when none).")
     url: str | None = None
     title: str
-    description: str | None = Field(None, description="Plain text (HTML stripped); None when the source has none.")
+    description: str | None = Field(None, description="Plain text (HTML stripped); None if absent.")
     provider: str | None = None
     language: str | None = Field(None, description="ISO 639-1 code, e.g. 'en', 'de'.")
     level: Level = "unknown"
@@ -47,7 +47,7 @@ class Course(BaseModel):
     location: str | None = None
     start_dates: list[date] = Field(default_factory=list)
     raw_skills: list[str] = Field(default_factory=list, description="Skills/tags as the source lists them.")
-    esco_skills: list[str] = Field(default_factory=list, description="ESCO skill URIs provided by the source.")
+    esco_skills: list[str] = Field(default_factory=list, description="ESCO skill URIs from the source.")
     has_description: bool = Field(False, description="False rows are kept but excluded from retrieval.")
     also_in: list[str] = Field(default_factory=list, description="Ids of duplicates merged into this record.")
 

@@ -78,3 +78,15 @@ def hf_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """Model loads must never reach the hub."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def real_esco(real_data_dir: Path) -> EscoTables:
+    return load_esco(real_data_dir / "esco" / "v1.1.1_en", real_data_dir / "esco" / "de_v1.1.0")
+
+
+@pytest.fixture(scope="session")
+def real_ba(real_data_dir: Path) -> BaTables:
+    tables = load_ba(real_data_dir / "ba")
+    assert tables is not None
+    return tables

@@ -190,9 +190,8 @@ def test_missing_folder_gives_none(tmp_path: Path) -> None:
 
 
 @pytest.mark.data
-def test_real_ba_counts(real_data_dir: Path) -> None:
-    tables = load_ba(real_data_dir / "ba")
-    assert tables is not None
+def test_real_ba_counts(real_ba: BaTables) -> None:
+    tables = real_ba
     occ_report, skill_report, title_report = tables.reports
     assert len(tables.occupation_map) == 8685
     assert occ_report.notes == ["header on line 17", "50 rows map to ISCO groups, not occupations (left out)"]

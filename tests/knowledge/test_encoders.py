@@ -1,4 +1,4 @@
-"""Encoders: L2-normalized output, the SQLite vector cache never embeds a text twice, E5 shares EN/DE space."""
+"""Encoders: L2-normalized output, a vector cache that never embeds a text twice, E5 shares EN/DE space."""
 
 from __future__ import annotations
 

