@@ -98,6 +98,8 @@ def _print_manifest(manifest) -> None:  # type: ignore[no-untyped-def]
         )
     out.print(table)
     out.print("tables: " + ", ".join(f"{k}={v:,}" for k, v in manifest.row_counts.items()))
+    for note in manifest.notes:
+        out.print(note)
 
 
 @models_app.command("prepare")

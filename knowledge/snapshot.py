@@ -58,6 +58,7 @@ class Manifest(BaseModel):
     sources: list[SourceFile]
     row_counts: dict[str, int]
     reports: list[LoadReport] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
 
 
 def _sha256(path: Path) -> str:
@@ -155,6 +156,10 @@ def build_snapshot(settings: Settings, *, force: bool = False, console: Console 
         sources=sources,
         row_counts={name: len(frame) for name, frame in tables.items()},
         reports=esco.reports + (ba.reports if ba else []) + course_reports,
+        notes=[
+            f"courses: {sum(r.kept for r in course_reports) - len(courses):,} cross-source duplicates merged, "
+            f"{sum(c.has_description for c in courses):,} of {len(courses):,} have a description"
+        ],
     )
     (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2))
     shutil.rmtree(target, ignore_errors=True)
