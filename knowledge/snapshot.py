@@ -156,16 +156,19 @@ def build_snapshot(settings: Settings, *, force: bool = False, console: Console 
         sources=sources,
         row_counts={name: len(frame) for name, frame in tables.items()},
         reports=esco.reports + (ba.reports if ba else []) + course_reports,
-        notes=[
-            f"courses: {sum(r.kept for r in course_reports) - len(courses):,} cross-source duplicates merged, "
-            f"{sum(c.has_description for c in courses):,} of {len(courses):,} have a description"
-        ],
+        notes=[_course_note(course_reports, courses)],
     )
     (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2))
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)  # readers never see a half-written snapshot
     _set_current(settings, version)
     return manifest
+
+
+def _course_note(reports: list[LoadReport], courses: list) -> str:  # type: ignore[type-arg]
+    merged = sum(r.kept for r in reports) - len(courses)
+    described = sum(c.has_description for c in courses)
+    return f"courses: {merged:,} duplicates merged across sources; {described:,} of {len(courses):,} described"
 
 
 def _set_current(settings: Settings, version: str) -> None:
