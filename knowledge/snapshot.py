@@ -168,7 +168,9 @@ def build_snapshot(settings: Settings, *, force: bool = False, console: Console 
 def _course_note(reports: list[LoadReport], courses: list) -> str:  # type: ignore[type-arg]
     merged = sum(r.kept for r in reports) - len(courses)
     described = sum(c.has_description for c in courses)
-    return f"courses: {merged:,} duplicates merged across sources; {described:,} of {len(courses):,} described"
+    return (
+        f"courses: {merged:,} duplicates merged across sources; {described:,} of {len(courses):,} described"
+    )
 
 
 def _set_current(settings: Settings, version: str) -> None:
