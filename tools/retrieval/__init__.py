@@ -1,0 +1,1 @@
+"""Course retrieval: query building, lexical/dense/hybrid retrievers, filters and diversity."""
