@@ -1,0 +1,99 @@
+"""Dense course retrieval: a ChromaDB ``courses`` collection (HNSW, cosine) kept in sync by content hash, and
+an exact NumPy path for small catalogs and for measuring the ANN recall.
+
+Cross-lingual by construction: the multilingual e5 encoder puts German queries and English courses (and the
+reverse) in one space, so the language filter — not the encoder — decides what languages are shown.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from chromadb.api import ClientAPI
+
+from knowledge.encoders import Encoder, VectorCache
+from tools.retrieval.base import RetrievalQuery, Retriever, ScoredCourse
+from tools.retrieval.corpus import CourseCorpus
+from tools.retrieval.lexical import top_k
+
+UPSERT_BATCH = 2048
+ANN_OVERFETCH = 4
+
+
+class DenseRetriever(Retriever):
+    """``exact=True`` scores every course with a matrix product; otherwise Chroma's HNSW answers."""
+
+    name = "dense"
+
+    def __init__(
+        self,
+        corpus: CourseCorpus,
+        encoder: Encoder,
+        cache: VectorCache,
+        *,
+        client: ClientAPI | None = None,
+        collection: str = "courses",
+        exact: bool = False,
+        progress: str | None = None,
+    ) -> None:
+        self.corpus, self.encoder, self.exact = corpus, encoder, exact
+        rows = [i for i, described in enumerate(corpus.courses.has_description) if described]
+        self.rows = np.array(rows, dtype=np.int64)
+        texts = [corpus.texts[i] for i in rows]
+        self.vectors = cache.encode(texts, query=False, progress=progress)
+        self.collection = None
+        if client is not None:
+            self.collection = client.get_or_create_collection(
+                name=collection, metadata={"hnsw:space": "cosine"}, embedding_function=None
+            )
+            self._sync(rows)
+
+    def _sync(self, rows: list[int]) -> None:
+        """Upsert courses whose content hash changed and delete those no longer in the catalog."""
+        assert self.collection is not None
+        wanted = {self.corpus.ids[i]: self.corpus.hashes[i] for i in rows}
+        present = self.collection.get(include=["metadatas"])
+        stored = {
+            cid: (meta or {}).get("hash")
+            for cid, meta in zip(present["ids"], present["metadatas"], strict=True)
+        }
+        stale = [cid for cid in stored if cid not in wanted]
+        if stale:
+            self.collection.delete(ids=stale)
+        todo = [j for j, i in enumerate(rows) if stored.get(self.corpus.ids[i]) != self.corpus.hashes[i]]
+        for start in range(0, len(todo), UPSERT_BATCH):
+            part = todo[start : start + UPSERT_BATCH]
+            self.collection.upsert(
+                ids=[self.corpus.ids[rows[j]] for j in part],
+                embeddings=self.vectors[part],
+                metadatas=[{"hash": self.corpus.hashes[rows[j]]} for j in part],
+            )
+
+    def _scores_exact(self, vector: np.ndarray) -> np.ndarray:
+        scores = np.full(len(self.corpus.ids), -np.inf, dtype=np.float32)
+        scores[self.rows] = self.vectors @ vector
+        return scores
+
+    def _scores_ann(self, vector: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
+        assert self.collection is not None
+        scores = np.full(len(self.corpus.ids), -np.inf, dtype=np.float32)
+        n = min(self.collection.count(), max(k * ANN_OVERFETCH, 50))
+        allowed_share = max(mask[self.rows].mean(), 1e-3) if len(self.rows) else 1.0
+        n = min(self.collection.count(), int(n / allowed_share))  # filters are applied after the ANN search
+        if n == 0:
+            return scores
+        result = self.collection.query(query_embeddings=[vector.tolist()], n_results=n, include=["distances"])
+        for cid, distance in zip(result["ids"][0], result["distances"][0], strict=True):
+            scores[self.corpus.position[cid]] = 1.0 - distance
+        return scores
+
+    def scores(self, query: RetrievalQuery, mask: np.ndarray, k: int) -> np.ndarray:
+        vector = self.encoder.encode([query.text], query=True)[0]
+        if self.exact or self.collection is None:
+            return self._scores_exact(vector)
+        return self._scores_ann(vector, mask, k)
+
+    def retrieve(self, query: RetrievalQuery, k: int = 10) -> list[ScoredCourse]:
+        mask = self.corpus.mask(query.filters)
+        scores = self.scores(query, mask, k)
+        # cosine can be negative; shift so top_k's "positive score" rule only drops unscored rows
+        return top_k(np.where(np.isfinite(scores), scores + 2.0, 0.0), mask, self.corpus.ids, k)
