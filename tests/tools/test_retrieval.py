@@ -133,3 +133,25 @@ def test_hybrid_rrf_is_deterministic(corpus: CourseCorpus) -> None:
     first = hybrid.retrieve(query("SQL data analysis"), 4)
     assert first == hybrid.retrieve(query("SQL data analysis"), 4)
     assert first[0].course_id == "c1"
+
+
+def test_coverage_rerank_prefers_new_gap_skills() -> None:
+    from tools.retrieval.base import GapSkill, ScoredCourse
+    from tools.retrieval.diversity import coverage_rerank
+
+    hits = [ScoredCourse(course_id=c, score=s) for c, s in [("a", 1.0), ("a2", 0.99), ("b", 0.6)]]
+    skills = {"a": {"sql"}, "a2": {"sql"}, "b": {"excel"}}
+    gap = [
+        GapSkill(uri="sql", label="SQL", essential=True),
+        GapSkill(uri="excel", label="Excel", essential=True),
+    ]
+    assert [h.course_id for h in coverage_rerank(hits, skills, gap, 2)] == ["a", "b"]
+
+
+def test_mmr_skips_near_duplicates() -> None:
+    from tools.retrieval.base import ScoredCourse
+    from tools.retrieval.diversity import mmr
+
+    hits = [ScoredCourse(course_id=c, score=s) for c, s in [("a", 1.0), ("a2", 0.95), ("b", 0.5)]]
+    vectors = {"a": np.array([1.0, 0.0]), "a2": np.array([1.0, 0.0]), "b": np.array([0.0, 1.0])}
+    assert [h.course_id for h in mmr(hits, vectors, 2, lambda_=0.5)] == ["a", "b"]
