@@ -1,8 +1,8 @@
 """Re-ranking for diversity: the top-k should cover the skill gap, not repeat near-identical courses.
 
 ``coverage_rerank`` greedily picks the course that adds the most not-yet-covered gap skills (essential
-weighted 2, optional 1), mixed with its relevance; ``mmr`` is the classic maximal-marginal-relevance on vectors for
-courses without skill annotations.
+weighted 2, optional 1), mixed with its relevance; ``mmr`` is the classic maximal marginal relevance on
+vectors, for courses without skill annotations.
 """
 
 from __future__ import annotations
