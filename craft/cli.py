@@ -76,6 +76,21 @@ def data_build(
     _print_manifest(manifest)
 
 
+@data_app.command("enrich")
+def data_enrich(
+    embedding: Annotated[bool, typer.Option(help="Also link phrases by embedding (slow).")] = False,
+) -> None:
+    """Attach ESCO skills (confidence + evidence span) to every described course; incremental."""
+    from knowledge.course_skills import default_extractors, enrich_courses
+    from knowledge.store import get_knowledge
+
+    settings = get_settings()
+    kb = get_knowledge(settings)
+    frame = enrich_courses(settings, kb, default_extractors(settings, kb, embedding=embedding))
+    courses = frame.course_id.nunique()
+    console.print(f"[green]✓[/green] {len(frame):,} course–skill links for {courses:,} courses")
+
+
 @data_app.command("report")
 def data_report() -> None:
     """Row counts and rejected rows of the current snapshot."""
@@ -163,6 +178,7 @@ def setup(
     prepare(settings, console=console)
     build_snapshot(settings, console=console)
     build_indexes(settings, console=console)
+    data_enrich(embedding=False)
 
 
 def _print_candidates(rows: list, as_json: bool) -> None:  # type: ignore[type-arg]

@@ -19,6 +19,7 @@ COMMANDS = [
     ["data", "fetch"],
     ["data", "build"],
     ["data", "report"],
+    ["data", "enrich"],
     ["models"],
     ["models", "prepare"],
     ["models", "list"],
