@@ -238,6 +238,48 @@ def lookup_show(
 
 
 @app.command()
+def recommend(
+    occupation: Annotated[str, typer.Option("--occupation", "-o", help="Job title (EN/DE) or ESCO URI.")],
+    have: Annotated[str, typer.Option(help="Skills you have, separated by ';'.")] = "",
+    k: Annotated[int, typer.Option(help="Number of courses.")] = 10,
+    lang: Lang = "en",
+    free_only: Annotated[bool, typer.Option(help="Only free courses.")] = False,
+    price_max: Annotated[float | None, typer.Option(help="Maximum price.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Ranked courses for the skill gap between what you know and the occupation (stable JSON contract)."""
+    from tools.lookup import InvalidQuery
+    from tools.recommend import recommend as run_recommend
+    from tools.retrieval.base import Filters
+
+    filters = Filters(free_only=free_only, price_max=price_max)
+    try:
+        result = run_recommend(
+            occupation, [h for h in have.split(";") if h.strip()], k=k, lang=lang, filters=filters
+        )
+    except InvalidQuery as error:
+        _fail(str(error))
+    if as_json:
+        out.print_json(json.dumps([r.model_dump() for r in result.recommendations], ensure_ascii=False))
+        return
+    if result.occupation_uri is None:
+        _fail(result.notice or "no occupation found")
+    out.print(f"[bold]{result.occupation_label}[/bold]  ({result.occupation_uri})")
+    if result.have:
+        out.print("you have: " + ", ".join(s.label for s in result.have))
+    table = Table()
+    for column in ("#", "score", "course", "source", "covers"):
+        table.add_column(column)
+    for rank, rec in enumerate(result.recommendations, start=1):
+        table.add_row(
+            str(rank), f"{rec.score:.3g}", rec.title, rec.source, ", ".join(c.label for c in rec.covers)
+        )
+    out.print(table)
+    if result.notice:
+        out.print(result.notice)
+
+
+@app.command()
 def chat(lang: Lang = "en") -> None:
     """Terminal lookup chat: a job title shows its skills; 'skills: …' finds skills; 'quit' ends."""
     from tools.lookup import InvalidQuery, find_occupations, find_skills, get_occupation

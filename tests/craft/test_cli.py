@@ -31,6 +31,7 @@ COMMANDS = [
     ["lookup", "show"],
     ["setup"],
     ["chat"],
+    ["recommend"],
     ["bench"],
 ]
 
@@ -96,3 +97,23 @@ def test_chat_answers_from_stdin(real_settings: Settings) -> None:
     result = runner.invoke(app, ["chat"], input="baker\nskills: SQL\nquit\n")
     assert result.exit_code == 0, result.output
     assert "baker" in result.output and "SQL" in result.output
+
+
+@pytest.mark.data
+def test_recommend_json_contract(real_settings: Settings) -> None:
+    from knowledge.course_skills import default_extractors, enrich_courses
+    from knowledge.store import get_knowledge
+
+    kb = get_knowledge(real_settings)
+    enrich_courses(real_settings, kb, default_extractors(real_settings, kb), progress=False)
+    result = runner.invoke(
+        app, ["recommend", "--occupation", "data analyst", "--have", "SQL; Excel", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert len(rows) == 10
+    assert set(rows[0]) == {"course_id", "source", "url", "title", "score", "covers"}
+    catalog = set(kb.courses.id)
+    assert all(r["course_id"] in catalog for r in rows)  # never a course outside the catalog
+    have_sql = "http://data.europa.eu/esco/skill/598de5b0-5b58-4ea7-8058-a4bc4d18c742"
+    assert all(c["uri"] != have_sql for r in rows for c in r["covers"])  # known skills are not in the gap
