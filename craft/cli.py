@@ -18,10 +18,12 @@ data_app = typer.Typer(help="Fetch sources and build the knowledge snapshot.", n
 models_app = typer.Typer(help="Prepare and list models in the model registry.", no_args_is_help=True)
 index_app = typer.Typer(help="Vector indexes over the knowledge snapshot.", no_args_is_help=True)
 lookup_app = typer.Typer(help="Occupation and skill lookup (the agent's first tools).", no_args_is_help=True)
+qrels_app = typer.Typer(help="Ground truth (relevance judgments) for the evaluation.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(index_app, name="index")
 app.add_typer(lookup_app, name="lookup")
+app.add_typer(qrels_app, name="qrels")
 
 console = Console(stderr=True)
 out = Console()
@@ -316,6 +318,109 @@ def bench(
     from evaluation.linking import run_benchmark
 
     run_benchmark(get_settings(), out_dir, n_queries=queries, console=console)
+
+
+@qrels_app.command("silver")
+def qrels_silver(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for silver.qrels/.parquet.")] = Path(
+        "var/qrels"
+    ),
+) -> None:
+    """Build the silver qrels from course skills, thresholds calibrated on the gold set."""
+    import time
+
+    from evaluation.qrels import default_gold_path, load_gold
+    from evaluation.silver import (
+        DEFAULT_THRESHOLDS,
+        build_silver,
+        calibrate_thresholds,
+        gain_matrix,
+        write_silver,
+    )
+    from knowledge.course_skills import load_course_skills
+    from knowledge.store import SnapshotMissing, get_knowledge
+
+    settings = get_settings()
+    try:
+        kb = get_knowledge(settings)
+        course_skills = load_course_skills(settings)
+    except (SnapshotMissing, FileNotFoundError) as error:
+        _fail(f"{error} (run `craft setup` or `craft data enrich`)", code=2)
+    started = time.perf_counter()
+    gains = gain_matrix(kb, course_skills)
+    gold_path = default_gold_path(settings)
+    table = None
+    if gold_path.is_file():
+        gold, _ = load_gold(gold_path, kb.courses)
+        t1, t2, table = calibrate_thresholds(kb, course_skills, gold, gains=gains)
+        typer.echo(table.markdown())
+    else:
+        t1, t2 = DEFAULT_THRESHOLDS
+        console.print(f"[yellow]no gold set at {gold_path}: default thresholds t1={t1}, t2={t2}[/yellow]")
+    silver = build_silver(kb, course_skills, thresholds=(t1, t2), gains=gains)
+    summary = write_silver(
+        silver,
+        out_dir,
+        thresholds=(t1, t2),
+        table=table,
+        courses_with_skills=len(course_skills),
+        seconds=time.perf_counter() - started,
+    )
+    out.print(
+        f"silver: {summary.occupations:,} occupations, grade 1: {summary.pairs_by_grade[1]:,} pairs, "
+        f"grade 2: {summary.pairs_by_grade[2]:,} pairs, thresholds {t1}/{t2}, {summary.seconds:.2f}s "
+        f"→ {out_dir}"
+    )
+
+
+@app.command("eval")
+def eval_command(
+    ground_truth: Annotated[
+        str, typer.Option("--ground-truth", help="silver, gold or a qrels file (TREC or parquet).")
+    ] = "silver",
+    split: Annotated[str, typer.Option(help="test, validation, train or all.")] = "test",
+    k: Annotated[int, typer.Option("--k", help="Cutoff of the ranking metrics.")] = 10,
+    systems: Annotated[
+        str, typer.Option(help="Comma-separated: bm25, tfidf, random, popularity, dense, hybrid, X+cov.")
+    ] = "bm25,tfidf,random,popularity",
+    out_dir: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("var/eval"),
+    max_queries: Annotated[int | None, typer.Option(help="Seeded sample of at most N occupations.")] = None,
+    dense_model: Annotated[
+        str | None, typer.Option(help="Encoder of the dense system (default: the English model).")
+    ] = None,
+) -> None:
+    """Replay the split's occupations through each system: metrics with CIs, significance, report."""
+    from evaluation.harness import SystemUnavailable, run_eval, summary_rows
+    from knowledge.store import SnapshotMissing
+
+    if split not in ("train", "validation", "test", "all"):
+        _fail(f"unknown split {split!r}: train, validation, test or all")
+    names = [s.strip() for s in systems.split(",") if s.strip()]
+    try:
+        results = run_eval(
+            get_settings(),
+            ground_truth=ground_truth,
+            split=split,  # type: ignore[arg-type]
+            k=k,
+            systems=names,
+            out_dir=out_dir,
+            max_queries=max_queries,
+            dense_model=dense_model,
+            console=console,
+        )
+    except (SnapshotMissing, FileNotFoundError) as error:
+        _fail(f"{error} (run `craft setup` or `craft data enrich`)", code=2)
+    except (ValueError, SystemUnavailable) as error:
+        _fail(str(error))
+    rows = summary_rows(results)
+    table = Table(title=f"{ground_truth} / {split}: {len(results[0].per_query)} occupations (95% CI)")
+    table.add_column("system")
+    for column in rows[0].cells:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row.system, *row.cells.values())
+    out.print(table)
+    out.print(f"report: {out_dir / 'report.md'}")
 
 
 if __name__ == "__main__":

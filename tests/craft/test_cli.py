@@ -33,6 +33,9 @@ COMMANDS = [
     ["chat"],
     ["recommend"],
     ["bench"],
+    ["eval"],
+    ["qrels"],
+    ["qrels", "silver"],
 ]
 
 

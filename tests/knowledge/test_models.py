@@ -95,7 +95,12 @@ def test_prepare_is_idempotent(prepared_models: Settings) -> None:
 def test_prepare_unknown_model(tmp_path: Path) -> None:
     with pytest.raises(ModelMissing, match=r"unknown base model 'gpt-x'; known: all-MiniLM-L6-v2, "):
         prepare(Settings(model_dir=tmp_path), ["gpt-x"], console=_quiet())
-    assert set(BASE_MODELS) == {"all-MiniLM-L6-v2", "multilingual-e5-small", "SmolLM2-135M-Instruct"}
+    assert set(BASE_MODELS) == {
+        "all-MiniLM-L6-v2",
+        "multilingual-e5-small",
+        "multilingual-e5-small-torch",
+        "SmolLM2-135M-Instruct",
+    }
 
 
 def test_missing_package_message() -> None:
