@@ -8,7 +8,7 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, Field
 
 from craft.settings import Settings, get_settings
-from knowledge.course_skills import load_course_skills
+from knowledge.course_skills import TABLE_FILE, course_store, load_course_skills
 from knowledge.store import KnowledgeBase, get_knowledge
 from tools.lookup import find_occupations, find_skills
 from tools.retrieval.base import Filters, Retriever
@@ -54,6 +54,19 @@ def _retriever(snapshot: str) -> tuple[CourseCorpus, Retriever]:
     return corpus, BM25Retriever(corpus)
 
 
+_skills_cache: dict[tuple[str, int], dict[str, set[str]]] = {}
+
+
+def _course_skills(settings: Settings) -> dict[str, set[str]]:
+    """The course→skills map, re-read only when the enrichment table changes (not on every request)."""
+    path = course_store(settings) / TABLE_FILE
+    key = (str(path), path.stat().st_mtime_ns if path.exists() else 0)
+    if key not in _skills_cache:
+        _skills_cache.clear()
+        _skills_cache[key] = load_course_skills(settings)
+    return _skills_cache[key]
+
+
 def _resolve_occupation(kb: KnowledgeBase, occupation: str, lang: str) -> str | None:
     if occupation.strip() in kb.occupations:
         return occupation.strip()
@@ -84,7 +97,7 @@ def recommend(
     query = build_query(kb, uri, set(known), lang=lang, filters=filters)
     corpus, retriever = _retriever(kb.manifest.version)
     hits = retriever.retrieve(query, CANDIDATE_DEPTH)
-    course_skills = load_course_skills(settings)
+    course_skills = _course_skills(settings)
     ranked = coverage_rerank(hits, course_skills, query.gap, k)
     gap_labels = {g.uri: g.label for g in query.gap}
     results = []
