@@ -44,7 +44,7 @@ test: install
 	if [ $$code -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$code
 
 bench: setup
-	$(BIN)/craft bench --out docs
+	$(BIN)/craft bench --out docs --suite all
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -247,6 +247,19 @@ def recommend(
     lang: Lang = "en",
     free_only: Annotated[bool, typer.Option(help="Only free courses.")] = False,
     price_max: Annotated[float | None, typer.Option(help="Maximum price.")] = None,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Also search the Weiterbildungssuche (BA) live for German courses; offline: catalog only.",
+        ),
+    ] = False,
+    location: Annotated[
+        str | None,
+        typer.Option(
+            help="With --live: region code (BAY, NRW, …) or 'Place_lon_lat', e.g. 'Erlangen_11.005_49.595'."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Ranked courses for the skill gap between what you know and the occupation (stable JSON contract)."""
@@ -257,11 +270,19 @@ def recommend(
     filters = Filters(free_only=free_only, price_max=price_max)
     try:
         result = run_recommend(
-            occupation, [h for h in have.split(";") if h.strip()], k=k, lang=lang, filters=filters
+            occupation,
+            [h for h in have.split(";") if h.strip()],
+            k=k,
+            lang=lang,
+            filters=filters,
+            live=live,
+            location=location,
         )
     except InvalidQuery as error:
         _fail(str(error))
     if as_json:
+        if live and result.notice:
+            console.print(result.notice)  # stderr: stdout stays the JSON list of the contract
         out.print_json(json.dumps([r.model_dump() for r in result.recommendations], ensure_ascii=False))
         return
     if result.occupation_uri is None:
@@ -313,11 +334,23 @@ def chat(lang: Lang = "en") -> None:
 def bench(
     out_dir: Annotated[Path, typer.Option("--out", help="Where figures are written.")] = Path("docs"),
     queries: Annotated[int, typer.Option(help="Held-out labels per language and kind.")] = 1000,
+    suite: Annotated[
+        str, typer.Option(help="linking, retrieval or all (retrieval: throughput, latency, ANN recall).")
+    ] = "linking",
+    sample: Annotated[int, typer.Option(help="Courses embedded for the retrieval throughput.")] = 256,
+    occupations: Annotated[int, typer.Option(help="Occupation queries for retrieval latency/recall.")] = 100,
 ) -> None:
-    """Linking and lookup benchmark: R@1/R@5/MRR on held-out labels, latency, build time, memory."""
-    from evaluation.linking import run_benchmark
+    """Linking/lookup (R@1/R@5/MRR, latency, build, memory) and retrieval-stage benchmarks."""
+    if suite not in ("linking", "retrieval", "all"):
+        _fail(f"unknown --suite {suite!r}: linking, retrieval or all")
+    if suite in ("linking", "all"):
+        from evaluation.linking import run_benchmark
 
-    run_benchmark(get_settings(), out_dir, n_queries=queries, console=console)
+        run_benchmark(get_settings(), out_dir, n_queries=queries, console=console)
+    if suite in ("retrieval", "all"):
+        from evaluation.retrieval_bench import run_retrieval_bench
+
+        run_retrieval_bench(get_settings(), out_dir, sample=sample, n_queries=occupations, console=console)
 
 
 @qrels_app.command("silver")
@@ -379,10 +412,28 @@ def eval_command(
         str, typer.Option("--ground-truth", help="silver, gold or a qrels file (TREC or parquet).")
     ] = "silver",
     split: Annotated[str, typer.Option(help="test, validation, train or all.")] = "test",
+    split_by: Annotated[
+        str,
+        typer.Option(
+            "--split-by",
+            help="occupation (default: whole occupations per side, gold pinned to test) or row (CRAFT's "
+            "random split of the occupation-course rows; leaks occupations into train, for comparison only).",
+        ),
+    ] = "occupation",
     k: Annotated[int, typer.Option("--k", help="Cutoff of the ranking metrics.")] = 10,
     systems: Annotated[
-        str, typer.Option(help="Comma-separated: bm25, tfidf, random, popularity, dense, hybrid, X+cov.")
+        str,
+        typer.Option(
+            help="Comma-separated: bm25, tfidf, random, popularity, dense, dense-views, routed, hybrid, "
+            "X+cov."
+        ),
     ] = "bm25,tfidf,random,popularity",
+    lang: Annotated[
+        str, typer.Option("--lang", help="Query language: en, or de (German queries, cross-lingual check).")
+    ] = "en",
+    baseline: Annotated[
+        str | None, typer.Option(help="System the paired significance tests compare against (default bm25).")
+    ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("var/eval"),
     max_queries: Annotated[int | None, typer.Option(help="Seeded sample of at most N occupations.")] = None,
     dense_model: Annotated[
@@ -395,6 +446,8 @@ def eval_command(
 
     if split not in ("train", "validation", "test", "all"):
         _fail(f"unknown split {split!r}: train, validation, test or all")
+    if split_by not in ("occupation", "row"):
+        _fail(f"unknown --split-by {split_by!r}: occupation or row")
     names = [s.strip() for s in systems.split(",") if s.strip()]
     try:
         results = run_eval(
@@ -405,6 +458,9 @@ def eval_command(
             systems=names,
             out_dir=out_dir,
             max_queries=max_queries,
+            split_by=split_by,  # type: ignore[arg-type]
+            lang=lang,
+            baseline=baseline,
             dense_model=dense_model,
             console=console,
         )
@@ -413,7 +469,9 @@ def eval_command(
     except (ValueError, SystemUnavailable) as error:
         _fail(str(error))
     rows = summary_rows(results)
-    table = Table(title=f"{ground_truth} / {split}: {len(results[0].per_query)} occupations (95% CI)")
+    by = "" if split_by == "occupation" else f" by {split_by} (leaks occupations; comparison only)"
+    title = f"{ground_truth} / {split}{by} / {lang}: {len(results[0].per_query)} occupations (95% CI)"
+    table = Table(title=title)
     table.add_column("system")
     for column in rows[0].cells:
         table.add_column(column)

@@ -37,6 +37,15 @@ class Settings(BaseSettings):
         description="Encoder for occupation/skill linking; multilingual so EN and DE share one space.",
     )
     english_model: str = Field("all-MiniLM-L6-v2", description="English-only encoder (fast, EN catalogs).")
+    course_encoders: dict[str, str] = Field(
+        {"en": "all-MiniLM-L6-v2", "*": "multilingual-e5-small-torch"},
+        description=(
+            "Which encoder serves dense course retrieval for which language. A language key serves queries "
+            "in that language when every allowed course language is that language too (MiniLM: best on the "
+            "English gold set, 2x faster); '*' serves everything else, cross-lingually (e5: a German query "
+            "finds English courses and the reverse). Each encoder has its own Chroma collection."
+        ),
+    )
     llm_model: str = Field("SmolLM2-135M-Instruct", description="Local instruction model (transformers).")
     llm_backend: Literal["local", "openai"] = Field("local", description="Local transformers or HTTP API.")
     openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. a vLLM server.")

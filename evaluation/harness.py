@@ -2,23 +2,32 @@
 
 Conventions (also written to ``run.json`` next to the report):
 
-- Queries are ``build_query(kb, occupation)``: English, no user skills (the whole occupation profile is the
-  gap), default filters (described courses, English). Every system sees the same query objects.
+- Queries are ``build_query(kb, occupation, lang=lang)``: English by default, no user skills (the whole
+  occupation profile is the gap), default filters (described courses; English, plus the query language for
+  ``--lang de``). Every system sees the same query objects. ``--lang de`` asks in German against the same
+  (English) judgments: the cross-lingual check.
 - Ground truth ``gold`` is the human development set; ``silver`` is built from course skills with thresholds
   calibrated on gold (``evaluation.silver``); a path loads any external qrels. The split is by occupation
   (``split_occupations``, seed 42) with the gold occupations pinned to test, so they are in silver-test too;
   gold is reported by its own run.
+- ``--split-by row`` reproduces the published CRAFT split for comparison only: the (occupation, course)
+  qrels rows are shuffled (seed 42) and cut 0.8/0.1/0.1 (``craft_row_split``); the queries are the
+  occupations with a relevant row on the chosen side, judged only against that side's rows. The same
+  occupation then sits in train and test (``run.json`` counts them as ``leaked_occupations``), which inflates
+  test figures.
 - ``--max-queries`` takes a seeded random sample (seed 42) of the split's scorable occupations.
 - Latency is the wall time of ``retrieve`` per query after one untimed warm-up query (index building and
   lazy loading are not counted; ``+cov`` includes its base retrieval at depth 50).
 - Intra-list diversity uses TF-IDF vectors of the course texts for every system, also when a dense encoder
   is loaded, so the figure means the same thing in runs with and without one.
 - Catalog coverage is over the retrievable catalog (described English courses); out-of-catalog over all ids.
-- Systems: ``bm25``, ``tfidf``, ``random``, ``popularity``, ``dense`` (exact cosine with the configured
-  encoder, default the English MiniLM; skipped with a message when it cannot be loaded), ``hybrid`` (BM25 +
-  dense by reciprocal-rank fusion; needs dense), and ``<system>+cov`` for gap-coverage re-ranking of the
-  system's top 50. ``+cov`` reads the same course skills the silver set is built from: on silver it is
-  favoured by construction, so judge it on gold.
+- Systems: ``bm25``, ``tfidf``, ``random``, ``popularity``, ``dense`` (the pretrained baseline: exact cosine
+  of the profile query with one encoder, default the English MiniLM; skipped with a message when it cannot be
+  loaded), ``dense-views`` (same encoder, profile + occupation query views summed), ``routed`` (the product's
+  dense retrieval: two views, the encoder chosen per language by ``Settings.course_encoders``), ``hybrid``
+  (the product's retriever: BM25 + ``routed`` by reciprocal-rank fusion), and ``<system>+cov`` for
+  gap-coverage re-ranking of the system's top 50. ``+cov`` reads the same course skills the silver set is
+  built from: on silver it is favoured by construction, so judge it on gold.
 """
 
 from __future__ import annotations
@@ -47,27 +56,37 @@ from evaluation.metrics import (
 from evaluation.qrels import GoldReport, Qrels, default_gold_path, load_external, load_gold
 from evaluation.report import SystemResult, system_result, write_report
 from evaluation.silver import DEFAULT_THRESHOLDS, build_silver, calibrate_thresholds, gain_matrix
-from evaluation.splits import split_occupations
+from evaluation.splits import FRACTIONS, craft_row_split, leaked_occupations, split_occupations
 from evaluation.stats import paired_randomization_test
 from knowledge.course_skills import load_course_skills
 from knowledge.store import KnowledgeBase, get_knowledge
 from tools.retrieval.base import Filters, RetrievalQuery, Retriever, ScoredCourse
 from tools.retrieval.corpus import CourseCorpus
+from tools.retrieval.dense import VIEWS, View
 from tools.retrieval.diversity import coverage_rerank
 from tools.retrieval.filters import default_languages
 from tools.retrieval.hybrid import HybridRetriever
 from tools.retrieval.lexical import BM25Retriever, TfidfRetriever
 from tools.retrieval.query import build_query
+from tools.retrieval.registry import dense_retriever, routed_dense
 
-BASE_SYSTEMS = ("bm25", "tfidf", "random", "popularity", "dense", "hybrid")
+BASE_SYSTEMS = ("bm25", "tfidf", "random", "popularity", "dense", "dense-views", "routed", "hybrid")
 COVERAGE_SUFFIX = "+cov"
 RERANK_DEPTH = 50
 HYBRID_DEPTH = 100
 SEED = 42
 LANG = "en"
+LANGS = ("en", "de")
 Split = Literal["train", "validation", "test", "all"]
+SplitBy = Literal["occupation", "row"]
+SPLIT_BY = ("occupation", "row")
+ROW_SPLIT_WARNING = (
+    "WARNING: row split (CRAFT's protocol): the (occupation, course) rows are split at random, so the same "
+    "occupation is in train and test; figures are inflated and for comparison only"
+)
 NOTES = [
-    "queries: build_query(kb, occupation), English, no user skills, default filters (described, English)",
+    "queries: build_query(kb, occupation, lang), no user skills, default filters (described; query language "
+    "+ English)",
     "latency: wall time of retrieve per query after one untimed warm-up; +cov includes its base at depth 50",
     "ild@k: mean pairwise cosine distance of TF-IDF course vectors, for every system",
     "catalog coverage over described English courses; out-of-catalog rate over all catalog ids",
@@ -135,32 +154,47 @@ class SystemFactory:
         if name == "popularity":
             return PopularityRetriever(self.corpus.courses)
         if name == "dense":
-            return self._dense()
+            return self._dense(self.dense_model, ("profile",), name)
+        if name == "dense-views":
+            return self._dense(self.dense_model, VIEWS, name)
+        if name == "routed":
+            return self._routed()
         if name == "hybrid":
             try:
-                dense = self.get("dense")
+                routed = self.get("routed")
             except SystemUnavailable as error:
-                raise SystemUnavailable(f"hybrid needs dense: {error}") from error
-            return HybridRetriever([self.get("bm25"), dense], depth=HYBRID_DEPTH)
+                raise SystemUnavailable(f"hybrid needs routed dense retrieval: {error}") from error
+            hybrid = HybridRetriever([self.get("bm25"), routed], depth=HYBRID_DEPTH)
+            hybrid.name = name
+            return hybrid
         raise ValueError(f"unknown system {name!r}")
 
-    def _dense(self) -> Retriever:
+    def _dense(self, model: str, views: tuple[View, ...], name: str) -> Retriever:
+        self._check_encoder(model)
+        if self.console:
+            self.console.print(f"{name}: embedding the described courses with {model} (cached)…")
+        return dense_retriever(
+            self.settings, self.corpus, model, exact=True, views=views, name=name, progress=f"{name}: courses"
+        )
+
+    def _routed(self) -> Retriever:
+        """Every encoder of ``course_encoders`` must load; each builds its index on its first query."""
+        for model in self.settings.course_encoders.values():
+            self._check_encoder(model)
+        routed = routed_dense(self.settings, self.corpus, exact=True, progress=self.console is not None)
+        routed.name = "routed"
+        return routed
+
+    def _check_encoder(self, model: str) -> None:
         from knowledge.encoders import get_encoder
-        from knowledge.indexes import vector_cache
-        from tools.retrieval.dense import DenseRetriever
 
         try:
-            encoder = get_encoder(self.dense_model, self.settings)
+            get_encoder(model, self.settings)
         except Exception as error:  # missing model folder, missing package, bad manifest: all mean "skip"
             raise SystemUnavailable(
-                f"encoder {self.dense_model!r} cannot be loaded ({type(error).__name__}: {error}); "
-                f"prepare it with `craft models prepare {self.dense_model}`"
+                f"encoder {model!r} cannot be loaded ({type(error).__name__}: {error}); "
+                f"prepare it with `craft models prepare {model}`"
             ) from error
-        if self.console:
-            self.console.print(f"dense: embedding the described courses with {encoder.name} (cached)…")
-        return DenseRetriever(
-            self.corpus, encoder, vector_cache(self.settings, encoder), exact=True, progress="dense: courses"
-        )
 
 
 class TfidfRows(Mapping[str, np.ndarray]):
@@ -195,10 +229,22 @@ class RunInfo(BaseModel):
 
     ground_truth: GroundTruth
     split: str
+    lang: str = Field(default=LANG, description="Query language (courses: that language plus English).")
+    split_by: str = Field(
+        default="occupation",
+        description="'occupation' (ours: whole occupations per side) or 'row' (CRAFT's random row split).",
+    )
+    leaked_occupations: int = Field(
+        default=0,
+        description="Test occupations that also have qrels rows in train (0 for the occupation split).",
+    )
     k: int
     seed: int
     queries: int
-    split_occupations: int = Field(description="Occupations on the split side (all qrels queries for 'all').")
+    split_occupations: int = Field(
+        description="Occupations on the split side (all qrels queries for 'all'; with a row split, the "
+        "occupations with any row on the side)."
+    )
     without_relevant: int = Field(
         description="Split occupations without any relevant course in the ground truth (not scored)."
     )
@@ -207,6 +253,9 @@ class RunInfo(BaseModel):
     systems: list[str]
     skipped: dict[str, str]
     dense_model: str | None
+    course_encoders: dict[str, str] | None = Field(
+        default=None, description="Language → encoder of the routed systems (``routed``, ``hybrid``)."
+    )
     catalog_size: int
     seconds: float
     notes: list[str]
@@ -261,6 +310,29 @@ def resolve_ground_truth(
     return qrels, GroundTruth(name=path.name, description=f"external qrels {path}"), gold
 
 
+def row_split_qrels(qrels: Qrels, split: Split) -> tuple[Qrels, int]:
+    """CRAFT's row split of the qrels (for comparison only): the chosen side's rows and the leakage.
+
+    All qrels rows (grade-0 judgments too) are split with ``craft_row_split`` (seed 42, 0.8/0.1/0.1); the
+    leakage is the number of test occupations that also have rows in train, whatever side is evaluated.
+    """
+    frame = qrels.to_frame()
+    train, validation, test = craft_row_split(frame, seed=SEED, fractions=FRACTIONS)
+    sides = {"train": train, "validation": validation, "test": test, "all": frame}
+    if split not in sides:
+        raise ValueError(f"unknown split {split!r}: train, validation, test or all")
+    return Qrels.from_frame(sides[split]), len(leaked_occupations(train, test))
+
+
+def occupation_split_leakage(kb: KnowledgeBase, qrels: Qrels, pinned: Sequence[str]) -> int:
+    """Test occupations with qrels rows in train under our occupation split: 0 by construction, checked."""
+    frame = qrels.to_frame()
+    split = split_occupations(kb.occupations, pinned_test=pinned)
+    train = frame[frame.occupation_uri.isin(split.train)]
+    test = frame[frame.occupation_uri.isin(split.test)]
+    return len(leaked_occupations(train, test))
+
+
 def select_queries(
     kb: KnowledgeBase,
     qrels: Qrels,
@@ -268,7 +340,11 @@ def select_queries(
     pinned: Sequence[str],
     max_queries: int | None,
 ) -> tuple[list[str], dict[str, int]]:
-    """The scorable occupations of the split (and their sample), with counts of what was left out."""
+    """The scorable occupations of the split (and their sample), with counts of what was left out.
+
+    For a row split, pass the side's qrels (``row_split_qrels``) with ``split="all"``: its side is then
+    every occupation with a row in it.
+    """
     if split == "all":
         side = set(qrels.queries())
     else:
@@ -295,11 +371,22 @@ def run_eval(
     out_dir: Path = Path("var/eval"),
     max_queries: int | None = None,
     *,
+    split_by: SplitBy = "occupation",
+    lang: str = LANG,
+    baseline: str | None = None,
     dense_model: str | None = None,
     console: Console | None = None,
 ) -> list[SystemResult]:
-    """Evaluate ``systems`` on one ground truth and split; writes the report into ``out_dir``."""
+    """Evaluate ``systems`` on one ground truth and split; writes the report into ``out_dir``.
+
+    ``split_by="row"`` reproduces CRAFT's leaking row split for comparison only (see the module notes);
+    ``baseline`` is the system every other one is tested against (default BM25).
+    """
     started = time.perf_counter()
+    if lang not in LANGS:
+        raise ValueError(f"unknown lang {lang!r}: {' or '.join(LANGS)}")
+    if split_by not in SPLIT_BY:
+        raise ValueError(f"unknown split_by {split_by!r}: occupation or row")
     unknown = [s for s in systems if not known_system(s)]
     if unknown:
         raise ValueError(f"unknown systems {unknown}; known: {', '.join(BASE_SYSTEMS)} and <system>+cov")
@@ -308,15 +395,25 @@ def run_eval(
     kb = get_knowledge(settings)
     course_skills = load_course_skills(settings)
     qrels, truth, gold = resolve_ground_truth(settings, kb, ground_truth, course_skills, console)
-    queries, counts = select_queries(kb, qrels, split, gold.queries() if gold else [], max_queries)
+    pinned = gold.queries() if gold else []
+    if split_by == "row":
+        qrels, leaked = row_split_qrels(qrels, split)
+        queries, counts = select_queries(kb, qrels, "all", [], max_queries)
+        if console:
+            console.print(f"[yellow]{ROW_SPLIT_WARNING} ({leaked} test occupations also in train)")
+    else:
+        leaked = occupation_split_leakage(kb, qrels, pinned)
+        queries, counts = select_queries(kb, qrels, split, pinned, max_queries)
     if not queries:
-        raise ValueError(f"no occupation of split {split!r} has a relevant course in {truth.name}")
+        raise ValueError(
+            f"no occupation of split {split!r} (by {split_by}) has a relevant course in {truth.name}"
+        )
     qrels = qrels.restrict(queries)
-    built = {occ: build_query(kb, occ, lang=LANG) for occ in queries}
+    built = {occ: build_query(kb, occ, lang=lang) for occ in queries}
 
     corpus = CourseCorpus.from_knowledge(kb)
     factory = SystemFactory(settings, kb, corpus, course_skills, dense_model, console)
-    catalog_size = int(np.count_nonzero(corpus.mask(Filters(languages=default_languages(LANG)))))
+    catalog_size = int(np.count_nonzero(corpus.mask(Filters(languages=default_languages(lang)))))
     catalog_ids = set(corpus.ids)
     essential = {
         occ: [s for s, relation in kb.occupation_skills.get(occ, []) if relation == "essential"]
@@ -368,19 +465,26 @@ def run_eval(
     if not results:
         raise SystemUnavailable("no requested system could run: " + "; ".join(skipped.values()))
 
-    baseline = "bm25" if any(r.name == "bm25" for r in results) else results[0].name
-    labels = {occ: kb.occupations[occ].label(LANG) for occ in queries}
+    names = [r.name for r in results]
+    if baseline is not None and baseline not in names:
+        raise ValueError(f"baseline {baseline!r} is not among the evaluated systems {names}")
+    baseline = baseline or ("bm25" if "bm25" in names else names[0])
+    labels = {occ: kb.occupations[occ].label(lang) for occ in queries}
     write_report(
         results,
         out_dir,
         baseline=baseline,
-        title=f"Course retrieval on {truth.name} ({split} split)",
+        title=f"Course retrieval on {truth.name} ({split} split by {split_by}, {lang} queries)",
         ground_truth=truth.description,
         labels=labels,
     )
+    bases = {s.removesuffix(COVERAGE_SUFFIX) for s in systems}
     info = RunInfo(
         ground_truth=truth,
         split=split,
+        lang=lang,
+        split_by=split_by,
+        leaked_occupations=leaked,
         k=k,
         seed=SEED,
         queries=len(queries),
@@ -390,10 +494,11 @@ def run_eval(
         max_queries=max_queries,
         systems=[r.name for r in results],
         skipped=skipped,
-        dense_model=factory.dense_model if {"dense", "hybrid"} & {s.split("+")[0] for s in systems} else None,
+        dense_model=factory.dense_model if {"dense", "dense-views"} & bases else None,
+        course_encoders=dict(settings.course_encoders) if {"routed", "hybrid"} & bases else None,
         catalog_size=catalog_size,
         seconds=round(time.perf_counter() - started, 2),
-        notes=NOTES,
+        notes=[*NOTES, ROW_SPLIT_WARNING] if split_by == "row" else NOTES,
     )
     (out_dir / "run.json").write_text(info.model_dump_json(indent=2) + "\n", encoding="utf-8")
     _append_run_notes(out_dir / "report.md", info)
@@ -402,10 +507,16 @@ def run_eval(
 
 def _append_run_notes(report: Path, info: RunInfo) -> None:
     """The run's conventions and skipped systems at the end of report.md (details in run.json)."""
+    warning: list[str] = []
+    if info.split_by == "row":
+        leaked = f"{info.leaked_occupations} test occupations also have rows in train"
+        warning = [f"> **{ROW_SPLIT_WARNING}** ({leaked}).", ""]
     lines = [
         "## Run",
         "",
-        f"Split `{info.split}`: {info.split_occupations} occupations, {info.without_relevant} without a "
+        *warning,
+        f"Split `{info.split}` by {info.split_by} ({info.leaked_occupations} test occupations with rows in "
+        f"train): {info.split_occupations} occupations, {info.without_relevant} without a "
         f"relevant course, {info.queries} scored"
         + (f" (sample of at most {info.max_queries})" if info.max_queries else "")
         + f"; retrievable catalog {info.catalog_size} courses; {info.seconds:.1f} s.",

@@ -3,10 +3,15 @@
 The BA occupation id (``B 43412-103``) starts with the 5-digit KldB 2010 code (``43412``), which is how the
 alphabetical title list (titles → KldB code) reaches ESCO. Most KldB codes map to several ESCO occupations,
 so a title is an alias only where its code maps to exactly one; otherwise it is a hint naming the candidates.
+
+The Weiterbildungssuche filters by *numeric* BERUFENET Berufs-IDs (``ids=6133``), a different id space from
+the BA codes and the KldB: only the BERUFENET detail records (``codenr``) bridge the two, see
+``berufenet_ids_by_code``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -14,12 +19,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from knowledge.clients.berufenet import detail_records
+from knowledge.clients.http import write_atomic
 from knowledge.csvio import iter_records
 from knowledge.report import LoadReport
 
 OCC_MAPPING = "EURESmapping_occs_DE.csv"
 SKILL_MAPPING = "EURESmapping_skills_DE.csv"
 TITLES = "berufsbenennungen_kldb2010.csv"
+BERUFENET_DETAILS = "berufenet/details"  # under the data dir, as `craft data fetch berufenet` writes them
 MAPPING_HEADER = "Classification 1 URI"
 _BA_ID = re.compile(r"^B (\d{5})-\d+$")
 
@@ -169,3 +177,38 @@ def load_ba(ba_dir: Path) -> BaTables | None:
         _titles(ba_dir / TITLES, occupation_map, reports) if (ba_dir / TITLES).exists() else pd.DataFrame()
     )
     return BaTables(occupation_map=occupation_map, skill_map=skill_map, titles=titles, reports=reports)
+
+
+def berufenet_ids_by_code(details_dir: Path, cache_file: Path | None = None) -> dict[str, list[int]]:
+    """BA occupation code (``B 43104-100``) -> BERUFENET Berufs-IDs, read from the BERUFENET detail files
+    (``<id>.json`` with a ``codenr``); empty when the folder is absent (BERUFENET data is optional).
+
+    ``cache_file`` keeps the index between processes; it is rebuilt when the number of detail files or the
+    newest modification time changes (the detail files are large, the index is small).
+    """
+    files = sorted(details_dir.glob("*.json")) if details_dir.is_dir() else []
+    if not files:
+        return {}
+    fingerprint = [len(files), max(f.stat().st_mtime_ns for f in files)]
+    if cache_file is not None and cache_file.is_file():
+        try:
+            cached = json.loads(cache_file.read_text(encoding="utf-8"))
+            if cached.get("fingerprint") == fingerprint:
+                return {code: [int(i) for i in ids] for code, ids in cached["codes"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass  # a broken cache is rebuilt
+    codes: dict[str, set[int]] = defaultdict(set)
+    for path in files:
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # an unreadable detail file only loses its own id
+        for record in detail_records(payload):
+            code = record.get("codenr") or record.get("codeNr")
+            beruf_id = record.get("id")
+            if isinstance(code, str) and code.strip() and isinstance(beruf_id, int):
+                codes[" ".join(code.split())].add(beruf_id)
+    index = {code: sorted(ids) for code, ids in sorted(codes.items())}
+    if cache_file is not None:
+        write_atomic(cache_file, json.dumps({"fingerprint": fingerprint, "codes": index}))
+    return index

@@ -1,15 +1,22 @@
 """``recommend``: occupation (text or URI) + skills the user has → ranked courses with the gap skills each
-covers. A stable contract (``craft recommend --json``); later rankers plug in behind the same fields."""
+covers. A stable contract (``craft recommend --json``); later rankers plug in behind the same fields.
+
+``live=True`` also searches the Weiterbildungssuche for the occupation (``tools.live_courses``): live courses
+the catalog lacks join the retrievable set for this request (their skills found like the enrichment finds
+them) and, when it found courses, German joins the default course languages; offline it degrades to the
+catalog alone (same ranking as without ``live``) and says so in ``notice``."""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from craft.settings import Settings, get_settings
 from knowledge.course_skills import TABLE_FILE, course_store, load_course_skills
 from knowledge.store import KnowledgeBase, get_knowledge
+from tools.live_courses import live_course_skills, merge_live, search_live_courses
 from tools.lookup import find_occupations, find_skills
 from tools.retrieval.base import Filters, Retriever
 from tools.retrieval.corpus import CourseCorpus
@@ -82,7 +89,12 @@ def recommend(
     lang: str = "en",
     filters: Filters | None = None,
     settings: Settings | None = None,
+    live: bool = False,
+    location: str | None = None,
+    client_options: dict[str, Any] | None = None,
 ) -> RecommendResult:
+    """``live``/``location``: see the module docstring and ``search_live_courses`` (``client_options`` go to
+    its API client)."""
     settings = settings or get_settings()
     kb = get_knowledge(settings)
     uri = _resolve_occupation(kb, occupation, lang)
@@ -96,8 +108,22 @@ def recommend(
             known.setdefault(skill.uri, skill.label)
     query = build_query(kb, uri, set(known), lang=lang, filters=filters)
     corpus, retriever = _retriever(kb.manifest.version)
-    hits = retriever.retrieve(query, CANDIDATE_DEPTH)
     course_skills = _course_skills(settings)
+    notices: list[str] = []
+    if live:
+        found = search_live_courses(kb, uri, settings, location=location, client_options=client_options)
+        notices += [found.notice] if found.notice else []
+        fresh = found.new_courses
+        if fresh:
+            corpus = CourseCorpus(merge_live(corpus.courses, fresh))
+            retriever = BM25Retriever(corpus)
+            course_skills = {**course_skills, **live_course_skills(kb, fresh)}
+        languages = query.filters.languages or []
+        own_languages = filters is not None and filters.languages is not None
+        if found.courses and not own_languages and "de" not in languages:  # the live courses are German
+            update = {"filters": query.filters.model_copy(update={"languages": [*languages, "de"]})}
+            query = query.model_copy(update=update)
+    hits = retriever.retrieve(query, CANDIDATE_DEPTH)
     ranked = coverage_rerank(hits, course_skills, query.gap, k)
     gap_labels = {g.uri: g.label for g in query.gap}
     results = []
@@ -118,11 +144,12 @@ def recommend(
                 covers=covers,
             )
         )
-    notice = None if len(results) >= k else f"Only {len(results)} courses match the filters."
+    if len(results) < k:
+        notices.append(f"Only {len(results)} courses match the filters.")
     return RecommendResult(
         occupation_uri=uri,
         occupation_label=kb.occupations[uri].label(lang),
         have=[CoveredSkill(uri=u, label=label) for u, label in known.items()],
         recommendations=results,
-        notice=notice,
+        notice=" ".join(notices) or None,
     )

@@ -108,14 +108,19 @@ def merge_duplicates(courses: Iterable[Course]) -> list[Course]:
 
 def match_keys(course: Course) -> list[tuple[str, ...]]:
     """Keys under which two records are the same course: title + provider, and the normalized URL."""
+    return record_keys(course.title, course.provider, course.url)
+
+
+def record_keys(title: str, provider: str | None, url: str | None) -> list[tuple[str, ...]]:
+    """``match_keys`` from the bare fields, e.g. for rows of the snapshot's course table."""
     keys: list[tuple[str, ...]] = []
-    provider = normalize_title(course.provider or "")
-    title = normalize_title(course.title)
+    provider = normalize_title(provider or "")
+    title = normalize_title(title)
     if provider and title and provider not in _MARKETPLACES:
         keys.append(("title", title, provider))
-    url = normalize_url(course.url)
-    if url:
-        keys.append(("url", url))
+    normalized = normalize_url(url)
+    if normalized:
+        keys.append(("url", normalized))
     return keys
 
 

@@ -87,19 +87,21 @@ def test_unknown_system_is_rejected(enriched_settings: Settings, tmp_path: Path)
 
 @pytest.mark.data
 def test_dense_without_encoder_is_skipped_with_a_message(enriched_settings: Settings, tmp_path: Path) -> None:
+    missing = {"en": "no-such-encoder", "*": "no-such-encoder"}
     results = run_eval(
-        enriched_settings,
+        enriched_settings.model_copy(update={"course_encoders": missing}),
         "gold",
         "test",
         10,
-        ["bm25", "dense", "hybrid"],
+        ["bm25", "dense", "routed", "hybrid"],
         tmp_path,
         max_queries=2,
         dense_model="no-such-encoder",
     )
     assert [r.name for r in results] == ["bm25"]
     skipped = json.loads((tmp_path / "run.json").read_text())["skipped"]
-    assert set(skipped) == {"dense", "hybrid"}
+    assert set(skipped) == {"dense", "routed", "hybrid"}
     assert "craft models prepare no-such-encoder" in skipped["dense"]
-    assert skipped["hybrid"].startswith("hybrid needs dense")
+    assert "craft models prepare no-such-encoder" in skipped["routed"]
+    assert skipped["hybrid"].startswith("hybrid needs routed dense retrieval")
     assert "skipped `dense`" in (tmp_path / "report.md").read_text()

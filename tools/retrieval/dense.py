@@ -7,6 +7,8 @@ reverse) in one space, so the language filter — not the encoder — decides wh
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from chromadb.api import ClientAPI
 
@@ -17,6 +19,19 @@ from tools.retrieval.lexical import top_k
 
 UPSERT_BATCH = 2048
 ANN_OVERFETCH = 4
+View = Literal["profile", "occupation"]
+VIEWS: tuple[View, ...] = ("profile", "occupation")
+
+
+def view_text(query: RetrievalQuery, view: View) -> str:
+    """``profile``: the builder's text (occupation + missing skills); ``occupation``: label + description.
+
+    The profile view carries the gap (skills the user has are absent from it); the occupation view anchors the
+    search on what the job is about, which a keyword list of 40 skills dilutes. The two vectors are summed.
+    """
+    if view == "profile":
+        return query.text
+    return ". ".join(p for p in (query.occupation_label, query.occupation_description) if p) or query.text
 
 
 class DenseRetriever(Retriever):
@@ -33,9 +48,13 @@ class DenseRetriever(Retriever):
         client: ClientAPI | None = None,
         collection: str = "courses",
         exact: bool = False,
+        views: tuple[View, ...] = ("profile",),
+        name: str = "dense",
         progress: str | None = None,
     ) -> None:
-        self.corpus, self.encoder, self.exact = corpus, encoder, exact
+        if not views:
+            raise ValueError("at least one query view is needed")
+        self.corpus, self.encoder, self.exact, self.views, self.name = corpus, encoder, exact, views, name
         rows = [i for i, described in enumerate(corpus.courses.has_description) if described]
         self.rows = np.array(rows, dtype=np.int64)
         texts = [corpus.texts[i] for i in rows]
@@ -68,12 +87,12 @@ class DenseRetriever(Retriever):
                 metadatas=[{"hash": self.corpus.hashes[rows[j]]} for j in part],
             )
 
-    def _scores_exact(self, vector: np.ndarray) -> np.ndarray:
+    def scores_exact(self, vector: np.ndarray) -> np.ndarray:
         scores = np.full(len(self.corpus.ids), -np.inf, dtype=np.float32)
         scores[self.rows] = self.vectors @ vector
         return scores
 
-    def _scores_ann(self, vector: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
+    def scores_ann(self, vector: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
         assert self.collection is not None
         scores = np.full(len(self.corpus.ids), -np.inf, dtype=np.float32)
         n = min(self.collection.count(), max(k * ANN_OVERFETCH, 50))
@@ -86,11 +105,17 @@ class DenseRetriever(Retriever):
             scores[self.corpus.position[cid]] = 1.0 - distance
         return scores
 
+    def query_vector(self, query: RetrievalQuery) -> np.ndarray:
+        """One batched encoder call for all views; the unit vectors are summed and re-normalized."""
+        texts = list(dict.fromkeys(view_text(query, view) for view in self.views))
+        summed = self.encoder.encode(texts, query=True).sum(axis=0)
+        return summed / max(float(np.linalg.norm(summed)), 1e-12)
+
     def scores(self, query: RetrievalQuery, mask: np.ndarray, k: int) -> np.ndarray:
-        vector = self.encoder.encode([query.text], query=True)[0]
+        vector = self.query_vector(query)
         if self.exact or self.collection is None:
-            return self._scores_exact(vector)
-        return self._scores_ann(vector, mask, k)
+            return self.scores_exact(vector)
+        return self.scores_ann(vector, mask, k)
 
     def retrieve(self, query: RetrievalQuery, k: int = 10) -> list[ScoredCourse]:
         mask = self.corpus.mask(query.filters)
