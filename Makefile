@@ -30,8 +30,11 @@ install: $(STAMP)
 setup: install
 	$(BIN)/craft setup
 
-models: install
+# Base models, then every registered training stage's cpu-profile model that is missing (≤ 45 min each on 2
+# cores; a finished one is reused, an interrupted one resumes). Training reads the knowledge base: setup first.
+models: setup
 	$(BIN)/craft models prepare
+	$(BIN)/craft train all --profile cpu
 
 run: setup
 	@echo "Knowledge base and indexes ready. Starting the terminal lookup chat (the server comes with issue 6)."

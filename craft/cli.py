@@ -19,11 +19,17 @@ models_app = typer.Typer(help="Prepare and list models in the model registry.", 
 index_app = typer.Typer(help="Vector indexes over the knowledge snapshot.", no_args_is_help=True)
 lookup_app = typer.Typer(help="Occupation and skill lookup (the agent's first tools).", no_args_is_help=True)
 qrels_app = typer.Typer(help="Ground truth (relevance judgments) for the evaluation.", no_args_is_help=True)
+train_app = typer.Typer(
+    help="Train the pipeline's models: --profile tiny (seconds, CI), cpu (≤ 45 min on 2 cores: the shipped "
+    "models) or full (a GPU). A finished model is reused, an interrupted run resumes.",
+    no_args_is_help=True,
+)
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(index_app, name="index")
 app.add_typer(lookup_app, name="lookup")
 app.add_typer(qrels_app, name="qrels")
+app.add_typer(train_app, name="train")
 
 console = Console(stderr=True)
 out = Console()
@@ -138,11 +144,76 @@ def models_list() -> None:
     from knowledge.models import registered
 
     table = Table()
-    for column in ("name", "role", "format", "base model", "source", "created"):
+    for column in ("name", "role", "format", "base model", "source", "created", "trained"):
         table.add_column(column)
     for m in registered(get_settings()):
-        table.add_row(m.name, m.role, m.format, m.base_model, m.source, m.created)
+        table.add_row(m.name, m.role, m.format, m.base_model, m.source, m.created, _trained(m))
     out.print(table)
+
+
+def _trained(manifest) -> str:  # type: ignore[no-untyped-def]
+    """Profile, validation figures and training time of a trained model; empty for base models."""
+    if "stage" not in manifest.config:
+        return ""
+    metrics = manifest.metrics
+    parts = [f"{manifest.config.get('profile', '?')} profile"]
+    parts += [f"{k.removeprefix('val_')} {v:.3f}" for k, v in metrics.items() if k.startswith("val_ndcg")]
+    if "train_seconds" in metrics:
+        parts.append(f"{metrics['train_seconds']:.0f}s training")
+    return ", ".join(parts)
+
+
+Profile = Annotated[str, typer.Option(help="tiny (seconds, CI), cpu (≤ 45 min, shipped) or full (GPU).")]
+ConfigFile = Annotated[
+    Path | None, typer.Option("--config", help="YAML or JSON file whose fields override the profile's.")
+]
+
+
+def _train(names: list[str], profile: str, config_file: Path | None) -> None:
+    from knowledge.models import ModelMissing
+    from knowledge.store import SnapshotMissing
+    from training import STAGES, ConfigError, get_stage
+
+    settings = get_settings()
+    try:
+        configs = {name: STAGES[name].config_class.load(profile, config_file) for name in names}
+    except ConfigError as error:
+        _fail(str(error))
+    for name in names:
+        try:
+            manifest = get_stage(name).run(settings, profile, configs[name], console=console)  # type: ignore[arg-type]
+        except (SnapshotMissing, FileNotFoundError) as error:
+            _fail(f"{error} (run `craft setup` first)", code=2)
+        except ModelMissing as error:
+            _fail(str(error), code=2)
+        out.print(f"{manifest.name}: {_trained(manifest)} → {settings.model_dir / manifest.name}")
+
+
+def _stage_command(name: str, summary: str):  # type: ignore[no-untyped-def]
+    def command(profile: Profile = "cpu", config: ConfigFile = None) -> None:
+        _train([name], profile, config)
+
+    command.__doc__ = summary
+    return command
+
+
+def _register_train_commands() -> None:
+    from training import STAGES
+
+    for name, stage in sorted(STAGES.items()):
+        summary = (stage.__doc__ or name).strip().splitlines()[0]
+        train_app.command(name)(_stage_command(name, summary))
+
+
+_register_train_commands()
+
+
+@train_app.command("all")
+def train_all(profile: Profile = "cpu", config: ConfigFile = None) -> None:
+    """Every registered stage whose model for this profile is missing (what `make models` runs)."""
+    from training import STAGES
+
+    _train(sorted(STAGES), profile, config)
 
 
 @index_app.command("build")
@@ -337,7 +408,7 @@ def bench(
     suite: Annotated[
         str, typer.Option(help="linking, retrieval or all (retrieval: throughput, latency, ANN recall).")
     ] = "linking",
-    sample: Annotated[int, typer.Option(help="Courses embedded for the retrieval throughput.")] = 256,
+    sample: Annotated[int, typer.Option(help="Courses embedded for the retrieval throughput.")] = 512,
     occupations: Annotated[int, typer.Option(help="Occupation queries for retrieval latency/recall.")] = 100,
 ) -> None:
     """Linking/lookup (R@1/R@5/MRR, latency, build, memory) and retrieval-stage benchmarks."""
@@ -425,7 +496,7 @@ def eval_command(
         str,
         typer.Option(
             help="Comma-separated: bm25, tfidf, random, popularity, dense, dense-views, routed, hybrid, "
-            "X+cov."
+            "X+cov, X+ce (X re-ranked by the trained cross-encoder, e.g. routed+ce)."
         ),
     ] = "bm25,tfidf,random,popularity",
     lang: Annotated[

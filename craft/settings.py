@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     # --- indexes ---------------------------------------------------------------------------------
     index_sample: int | None = Field(
         None,
-        description="Index only a fixed, seeded sample of concepts (CI); None indexes everything.",
+        description="Embed only a seeded sample of concepts and of described courses (CI); None embeds all.",
     )
     skill_index_label_types: list[str] = Field(
         ["pref"],

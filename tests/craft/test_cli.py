@@ -36,6 +36,9 @@ COMMANDS = [
     ["eval"],
     ["qrels"],
     ["qrels", "silver"],
+    ["train"],
+    ["train", "reranker"],
+    ["train", "all"],
 ]
 
 
@@ -44,6 +47,26 @@ def test_every_command_has_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
+
+
+def test_train_help_lists_the_stages() -> None:
+    from training import STAGES
+
+    result = runner.invoke(app, ["train", "--help"])
+    assert result.exit_code == 0
+    assert all(name in result.output for name in STAGES) and "reranker" in result.output
+    for profile in ("tiny", "cpu", "full"):
+        assert profile in runner.invoke(app, ["train", "reranker", "--help"]).output
+
+
+def test_train_rejects_a_bad_config_before_touching_data(tmp_path: Path) -> None:
+    config = tmp_path / "reranker.yaml"
+    config.write_text("max_length: 128\nlearning_rat: 0.1\n")
+    result = runner.invoke(app, ["train", "reranker", "--profile", "tiny", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "learning_rat" in result.output and "unknown config key" in result.output
+    result = runner.invoke(app, ["train", "reranker", "--profile", "huge"])
+    assert result.exit_code == 1 and "unknown profile 'huge'" in result.output
 
 
 @pytest.fixture

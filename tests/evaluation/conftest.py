@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from craft.settings import Settings
 from knowledge.courses.schema import Course
 
 
@@ -69,14 +68,3 @@ def courses() -> pd.DataFrame:
         course("arbeitsagentur:1", "Datenanalyse mit Excel", description="d", language="de"),
     ]
     return pd.DataFrame([r.model_dump() for r in records])
-
-
-@pytest.fixture(scope="session")
-def enriched_settings(real_settings: Settings) -> Settings:
-    """The real snapshot with course skills built (incremental: seconds when the cache is warm)."""
-    from knowledge.course_skills import default_extractors, enrich_courses
-    from knowledge.store import get_knowledge
-
-    kb = get_knowledge(real_settings)
-    enrich_courses(real_settings, kb, default_extractors(real_settings, kb), progress=False)
-    return real_settings

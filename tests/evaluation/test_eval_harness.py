@@ -11,7 +11,14 @@ import pytest
 import scipy.sparse as sp
 
 from craft.settings import Settings
-from evaluation.harness import CoverageReranked, TfidfRows, known_system, run_eval
+from evaluation.harness import (
+    CoverageReranked,
+    SystemFactory,
+    SystemUnavailable,
+    TfidfRows,
+    known_system,
+    run_eval,
+)
 from tools.retrieval.base import GapSkill, RetrievalQuery, Retriever, ScoredCourse
 
 
@@ -25,8 +32,17 @@ class Fixed(Retriever):
 def test_system_names() -> None:
     for name in ("bm25", "tfidf", "random", "popularity", "dense", "hybrid", "bm25+cov", "hybrid+cov"):
         assert known_system(name), name
-    for name in ("bm26", "bm25+cov+cov", "+cov", "cov"):
+    for name in ("routed+ce", "bm25+ce", "routed+ce+cov"):
+        assert known_system(name), name
+    for name in ("bm26", "bm25+cov+cov", "+cov", "cov", "bm25+ce+ce", "bm25+cov+ce", "+ce"):
         assert not known_system(name), name
+
+
+def test_cross_encoder_system_is_skipped_without_a_trained_reranker(tmp_path: Path) -> None:
+    settings = Settings(model_dir=tmp_path / "models")
+    factory = SystemFactory(settings, None, None, {})  # type: ignore[arg-type]
+    with pytest.raises(SystemUnavailable, match=r"no trained reranker.*craft train reranker"):
+        factory.get("routed+ce")
 
 
 def test_coverage_rerank_wrapper_prefers_new_gap_skills() -> None:

@@ -127,6 +127,16 @@ def test_resolve_missing_model(tmp_path: Path) -> None:
     assert "craft models prepare" in message
 
 
+def test_resolve_trained_only_name(tmp_path: Path) -> None:
+    """A name no base model has (a training stage's) resolves to its newest trained model, else says how."""
+    settings = Settings(model_dir=tmp_path)
+    with pytest.raises(ModelMissing, match=r"no trained 'reranker' model .*run `craft train reranker`"):
+        resolve(settings, "reranker")
+    _register(settings, "reranker-aaa", "2026-02-01T00:00:00+00:00", finetune_of="reranker")
+    _register(settings, "reranker-bbb", "2026-03-01T00:00:00+00:00", finetune_of="reranker")
+    assert resolve(settings, "reranker")[1].name == "reranker-bbb"
+
+
 def test_resolve_prefers_newest_fine_tune(tmp_path: Path) -> None:
     settings = Settings(model_dir=tmp_path)
     _register(settings, "all-MiniLM-L6-v2", "2026-01-01T00:00:00+00:00")

@@ -2,53 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import chromadb
 import numpy as np
 import pandas as pd
 import pytest
+from retrieval_fakes import HashingEncoder, course
 
-from knowledge.encoders import Encoder, VectorCache
+from knowledge.encoders import VectorCache
 from tools.retrieval.base import Filters, RetrievalQuery
 from tools.retrieval.corpus import CourseCorpus
 from tools.retrieval.dense import DenseRetriever
 from tools.retrieval.filters import apply_filters, default_languages
 from tools.retrieval.hybrid import HybridRetriever
 from tools.retrieval.lexical import BM25Retriever, TfidfRetriever
-
-
-class HashingEncoder(Encoder):
-    """Bag of hashed words: deterministic, meaningful enough for overlap-based ranking tests."""
-
-    name, dim = "hashing-test", 64
-
-    def _encode(self, texts: list[str], *, query: bool) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in text.lower().split():
-                out[row, int(hashlib.md5(word.strip(".,").encode()).hexdigest(), 16) % self.dim] += 1.0
-        return out + 1e-3
-
-
-def course(cid: str, title: str, description: str | None, **extra: object) -> dict:
-    row = {
-        "id": cid,
-        "source": "test",
-        "title": title,
-        "description": description,
-        "provider": "P",
-        "language": "en",
-        "level": "beginner",
-        "price": None,
-        "free": None,
-        "format": "online",
-        "raw_skills": [],
-        "has_description": description is not None,
-    }
-    row.update(extra)
-    return row
 
 
 @pytest.fixture

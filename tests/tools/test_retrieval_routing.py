@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_retrieval import HashingEncoder, course
+from retrieval_fakes import HashingEncoder, course
 
 from craft.settings import Settings, get_settings
 from knowledge.encoders import VectorCache

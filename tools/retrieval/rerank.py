@@ -1,0 +1,129 @@
+"""Cross-encoder re-ranking of a first-stage retriever's candidates (the ``reranker`` training stage).
+
+A cross-encoder reads the query and one course together, so it judges relevance better than a bi-encoder or
+BM25 but costs one forward pass per pair: it only re-orders the first stage's top ``depth`` (default 20),
+scored in one batch, and never adds a course the first stage did not return (filters stay enforced).
+
+The model comes from the registry (``resolve(settings, "reranker")``: the newest ``craft train reranker``
+model); the query and course texts are built here and by the training pairs alike, so training and serving
+see the same inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from craft.settings import Settings, get_settings
+from knowledge.models import ModelManifest, ModelMissing, resolve
+from tools.retrieval.base import RetrievalQuery, Retriever, ScoredCourse
+from tools.retrieval.corpus import CourseCorpus
+
+RERANKER = "reranker"
+DEFAULT_DEPTH = 20
+FORMAT = "cross-encoder"
+
+
+class RerankerMissing(ModelMissing):
+    """No trained reranker in the registry: the message says how to train one."""
+
+
+class PairScorer(Protocol):
+    """What the re-ranker needs of a model: one relevance score per (query, course) text pair."""
+
+    def predict(
+        self, sentences: list[tuple[str, str]], batch_size: int = ..., **kwargs: object
+    ) -> np.ndarray: ...
+
+
+def rerank_query_text(query: RetrievalQuery) -> str:
+    """The cross-encoder's side of the query: occupation label, then the gap skills (essential first).
+
+    Compact on purpose: the pair is truncated to the model's max length, and the label and skills are what
+    make a course relevant (the occupation description would crowd them out).
+    """
+    skills = list(dict.fromkeys(g.label for g in query.gap if g.label))
+    if query.occupation_label:
+        return f"{query.occupation_label}: {', '.join(skills)}" if skills else query.occupation_label
+    return query.text
+
+
+class CrossEncoderReranker(Retriever):
+    """``first_stage``'s top ``depth`` re-scored by a cross-encoder; ties keep the first-stage order."""
+
+    def __init__(
+        self,
+        first_stage: Retriever,
+        corpus: CourseCorpus,
+        scorer: PairScorer,
+        *,
+        depth: int = DEFAULT_DEPTH,
+        name: str | None = None,
+    ) -> None:
+        if depth < 1:
+            raise ValueError(f"depth must be at least 1, got {depth}")
+        self.first_stage, self.corpus, self.scorer, self.depth = first_stage, corpus, scorer, depth
+        self.name = name or f"{first_stage.name}+ce"
+
+    def retrieve(self, query: RetrievalQuery, k: int = 10) -> list[ScoredCourse]:
+        hits = self.first_stage.retrieve(query, max(self.depth, k))
+        if not hits or k <= 0:
+            return []
+        text = rerank_query_text(query)
+        pairs = [(text, self.corpus.texts[self.corpus.position[h.course_id]]) for h in hits]
+        scores = np.asarray(self.scorer.predict(pairs, batch_size=len(pairs)), dtype=np.float64).ravel()
+        order = sorted(range(len(hits)), key=lambda i: (-scores[i], i))
+        return [ScoredCourse(course_id=hits[i].course_id, score=float(scores[i])) for i in order[:k]]
+
+
+def rerank_scores(scorer: PairScorer, pairs: Sequence[tuple[str, str]], batch_size: int = 64) -> np.ndarray:
+    """Scores for many pairs (evaluation): batched, no progress bar."""
+    if not pairs:
+        return np.zeros(0)
+    return np.asarray(scorer.predict(list(pairs), batch_size=batch_size), dtype=np.float64).ravel()
+
+
+def resolve_reranker(settings: Settings, name: str = RERANKER) -> tuple[Path, ModelManifest]:
+    """The newest trained reranker's folder and manifest, or ``RerankerMissing`` naming the command."""
+    try:
+        folder, manifest = resolve(settings, name)
+    except ModelMissing as error:
+        raise RerankerMissing(
+            f"no trained reranker {name!r} in {settings.model_dir}: run `craft train reranker` "
+            "(or `make models`) first"
+        ) from error
+    if manifest.format != FORMAT:
+        raise RerankerMissing(f"model {manifest.name!r} has format {manifest.format!r}, not a {FORMAT}")
+    return folder, manifest
+
+
+@lru_cache(maxsize=2)
+def _load(model_dir: Path, name: str) -> PairScorer:
+    from sentence_transformers import CrossEncoder
+
+    folder, manifest = resolve_reranker(get_settings().model_copy(update={"model_dir": model_dir}), name)
+    max_length = manifest.config.get("train", {}).get("max_length")
+    return CrossEncoder(str(folder), max_length=max_length, local_files_only=True)  # GPU when there is one
+
+
+def load_reranker(settings: Settings | None = None, name: str = RERANKER) -> PairScorer:
+    """One loaded cross-encoder per (model dir, name) per process; ``RerankerMissing`` if none is trained."""
+    settings = settings or get_settings()
+    resolve_reranker(settings, name)  # fail fast with the clear message, before importing torch
+    return _load(settings.model_dir.resolve(), name)
+
+
+def reranked(
+    settings: Settings,
+    first_stage: Retriever,
+    corpus: CourseCorpus,
+    *,
+    depth: int = DEFAULT_DEPTH,
+    name: str = RERANKER,
+) -> CrossEncoderReranker:
+    """``first_stage`` followed by the registry's trained reranker."""
+    return CrossEncoderReranker(first_stage, corpus, load_reranker(settings, name), depth=depth)

@@ -1,0 +1,249 @@
+"""Stage ``reranker``: a cross-encoder trained from the packaged all-MiniLM-L6-v2 on the silver pairs.
+
+The base weights come from the registry (``resolve(settings, "all-MiniLM-L6-v2")``); a fresh one-logit
+classification head is put on top and trained with sentence-transformers' ``CrossEncoderTrainer`` and
+``BinaryCrossEntropyLoss`` (soft targets: silver grade / 2, or binary). Nothing touches a model hub.
+
+Validation is the job the model does at run time: re-rank BM25's top ``validation_depth`` for each validation
+occupation and score nDCG@10 / MRR@10 / recall@10 against the silver qrels (``evaluation.metrics``), next to
+the BM25 order it started from.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from rich.console import Console
+
+from craft.settings import Settings
+from knowledge.models import resolve
+from training.base import Stage, StageConfig, TrainingData, TrainResult, register
+from training.pairs import PairSampling, PairSet, build_pairs
+
+K = 10
+FIRST_STAGE = "bm25"
+
+
+class RerankerConfig(PairSampling):
+    """Cross-encoder hyper-parameters; the field defaults are the ``cpu`` profile (the shipped model)."""
+
+    PROFILE_DEFAULTS = {  # noqa: RUF012 - ClassVar declared on StageConfig
+        "tiny": {
+            "max_length": 64,
+            "train_queries": 6,
+            "positives": 1,
+            "hard_negatives": 1,
+            "random_negatives": 1,
+            "validation_queries": 3,
+            "validation_depth": 5,
+            "batch_size": 4,
+            "save_steps": 2,
+            "eval_batch_size": 16,
+            "time_budget_s": 120,
+        },
+        "cpu": {},
+        "full": {
+            "max_length": 256,
+            "train_queries": None,
+            "positives": 8,
+            "hard_negatives": 8,
+            "hard_depth": 100,
+            "random_negatives": 4,
+            "validation_queries": None,
+            "validation_depth": 50,
+            "epochs": 3.0,
+            "batch_size": 64,
+            "learning_rate": 3e-5,
+            "bf16": True,
+            "save_steps": 500,
+            "eval_batch_size": 256,
+            "time_budget_s": None,
+        },
+    }
+
+    base_model: str = Field("all-MiniLM-L6-v2", description="Registry name of the starting weights.")
+    max_length: int = Field(128, ge=16, le=512, description="Tokens of (query, course) together.")
+    train_queries: int | None = Field(1600, ge=1, description="Train occupations sampled; None = all.")
+    eval_batch_size: int = Field(64, ge=1)
+    time_budget_s: float | None = Field(
+        2400, gt=0, description="Stop training after this many seconds (cpu: 40 min of the 45)."
+    )
+
+
+@register
+class RerankerStage(Stage):
+    """Cross-encoder reranker (MiniLM-L6): re-orders the first stage's top 20 courses."""
+
+    name = "reranker"
+    role = "reranker"
+    config_class = RerankerConfig
+
+    def _base_identity(self, settings: Settings, config: StageConfig) -> str:
+        assert isinstance(config, RerankerConfig)
+        _, manifest = resolve(settings, config.base_model)
+        return f"{manifest.name}|{manifest.source}"
+
+    def _data(self, settings: Settings, config: StageConfig) -> TrainingData:
+        assert isinstance(config, RerankerConfig)
+        pairs = build_pairs(settings, config)
+        if not pairs.train:
+            raise ValueError("no training pairs: the train split has no occupation with a relevant course")
+        return TrainingData(hash=pairs.hash, summary=pairs.summary(), payload=pairs)
+
+    def _train(
+        self,
+        settings: Settings,
+        config: StageConfig,
+        data: TrainingData,
+        *,
+        work: Path,
+        out: Path,
+        console: Console,
+    ) -> TrainResult:
+        assert isinstance(config, RerankerConfig)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from datasets import Dataset
+        from sentence_transformers.cross_encoder import (
+            CrossEncoder,
+            CrossEncoderTrainer,
+            CrossEncoderTrainingArguments,
+        )
+        from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+        from transformers.trainer_utils import get_last_checkpoint
+
+        pairs: PairSet = data.payload
+        folder, base = resolve(settings, config.base_model)
+        cuda = torch.cuda.is_available()
+        bf16 = bool(config.bf16 and cuda and torch.cuda.is_bf16_supported())
+        if config.bf16 and not bf16:
+            console.print("[yellow]bf16 requested but no bf16-capable GPU: training in float32[/yellow]")
+        model = CrossEncoder(
+            str(folder),
+            num_labels=1,
+            max_length=config.max_length,
+            local_files_only=True,
+            device="cuda" if cuda else "cpu",
+        )
+        train = Dataset.from_dict(
+            {
+                "query": [p.query for p in pairs.train],
+                "course": [p.course for p in pairs.train],
+                "label": [p.label for p in pairs.train],
+            }
+        )
+        checkpoints = work / "checkpoints"
+        args = CrossEncoderTrainingArguments(
+            output_dir=str(checkpoints),
+            num_train_epochs=config.epochs,
+            per_device_train_batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            warmup_steps=config.warmup_ratio,
+            weight_decay=config.weight_decay,
+            bf16=bf16,
+            use_cpu=not cuda,
+            seed=config.seed,
+            data_seed=config.seed,
+            save_strategy="steps",
+            save_steps=config.save_steps,
+            save_total_limit=1,
+            eval_strategy="no",
+            logging_steps=max(1, min(50, config.save_steps)),
+            report_to="none",
+            dataloader_num_workers=0,
+        )
+        budget = _time_budget(config.time_budget_s)
+        trainer = CrossEncoderTrainer(
+            model=model,
+            args=args,
+            train_dataset=train,
+            loss=BinaryCrossEntropyLoss(model),
+            callbacks=[budget],
+        )
+        resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+        if resume:
+            console.print(f"{self.name}: resuming from {resume}")
+        started = time.perf_counter()
+        output = trainer.train(resume_from_checkpoint=resume)
+        train_seconds = time.perf_counter() - started
+        model.save_pretrained(str(out))
+
+        console.print(f"{self.name}: validating on {len(pairs.validation)} candidate pairs…")
+        tick = time.perf_counter()
+        metrics = validate(model, pairs, batch_size=config.eval_batch_size)
+        metrics.update(
+            {
+                "train_seconds": round(train_seconds, 1),
+                "validation_seconds": round(time.perf_counter() - tick, 1),
+                "train_steps": int(trainer.state.global_step),
+                "max_steps": int(trainer.state.max_steps),
+                "train_loss": round(float(output.training_loss), 4),
+                "stopped_by_time_budget": budget.stopped,
+                "resumed_from": Path(resume).name if resume else None,
+                "device": "cuda" if cuda else "cpu",
+                "torch_threads": torch.get_num_threads(),
+                "bf16": bf16,
+            }
+        )
+        console.print(
+            f"{self.name}: validation nDCG@{K} {metrics[f'val_ndcg@{K}']:.3f} "
+            f"(BM25 order {metrics[f'val_ndcg@{K}_{FIRST_STAGE}']:.3f}), {train_seconds:.0f}s training"
+        )
+        return TrainResult(
+            format="cross-encoder",
+            base_model=base.name,
+            base_source=base.source,
+            languages=list(base.languages),
+            metrics=metrics,
+            config={"first_stage_for_validation": f"{FIRST_STAGE}@{config.validation_depth}"},
+        )
+
+
+def _time_budget(seconds: float | None) -> Any:
+    """A trainer callback that ends training once ``seconds`` of this process's training have passed."""
+    from transformers import TrainerCallback
+
+    class TimeBudget(TrainerCallback):
+        def __init__(self) -> None:
+            self.stopped, self.started = False, time.perf_counter()
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.started = time.perf_counter()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if seconds is not None and time.perf_counter() - self.started > seconds:
+                self.stopped = True
+                control.should_training_stop = True
+            return control
+
+    return TimeBudget()
+
+
+def validate(model: Any, pairs: PairSet, *, batch_size: int = 64, k: int = K) -> dict[str, Any]:
+    """nDCG/MRR/recall@k of the re-ranked validation candidate lists, and of their first-stage order."""
+    from evaluation.metrics import evaluate_run
+    from tools.retrieval.rerank import rerank_scores
+
+    scores = rerank_scores(model, [(p.query, p.course) for p in pairs.validation], batch_size=batch_size)
+    first: dict[str, list[tuple[str, float]]] = {}
+    reranked: dict[str, list[tuple[str, int, float]]] = {}
+    for rank, (pair, score) in enumerate(zip(pairs.validation, scores, strict=True)):
+        depth = len(first.setdefault(pair.occupation_uri, []))
+        first[pair.occupation_uri].append((pair.course_id, float(-depth)))
+        reranked.setdefault(pair.occupation_uri, []).append((pair.course_id, rank, float(score)))
+    run = {
+        occ: [(cid, s) for cid, _, s in sorted(hits, key=lambda h: (-h[2], h[1]))]
+        for occ, hits in reranked.items()
+    }
+    ours = evaluate_run(pairs.validation_qrels, run, k).means
+    base = evaluate_run(pairs.validation_qrels, first, k).means
+    metrics: dict[str, Any] = {"validation_occupations": len(run), "validation_pairs": len(pairs.validation)}
+    for name in (f"ndcg@{k}", f"mrr@{k}", f"recall@{k}"):
+        metrics[f"val_{name}"] = round(float(ours[name]), 4)
+        metrics[f"val_{name}_{FIRST_STAGE}"] = round(float(base[name]), 4)
+    return metrics
