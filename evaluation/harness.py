@@ -178,9 +178,7 @@ class SystemFactory:
                 routed = self.get("routed")
             except SystemUnavailable as error:
                 raise SystemUnavailable(f"hybrid needs routed dense retrieval: {error}") from error
-            hybrid = HybridRetriever([self.get("bm25"), routed], depth=HYBRID_DEPTH)
-            hybrid.name = name
-            return hybrid
+            return HybridRetriever([self.get("bm25"), routed], depth=HYBRID_DEPTH)
         raise ValueError(f"unknown system {name!r}")
 
     def _dense(self, model: str, views: tuple[View, ...], name: str) -> Retriever:
@@ -211,9 +209,7 @@ class SystemFactory:
         """Every encoder of ``course_encoders`` must load; each builds its index on its first query."""
         for model in self.settings.course_encoders.values():
             self._check_encoder(model)
-        routed = routed_dense(self.settings, self.corpus, exact=True, progress=self.console is not None)
-        routed.name = "routed"
-        return routed
+        return routed_dense(self.settings, self.corpus, exact=True, progress=self.console is not None)
 
     def _check_encoder(self, model: str) -> None:
         from knowledge.encoders import get_encoder

@@ -22,9 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import chromadb
 import numpy as np
-from chromadb.config import Settings as ChromaSettings
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.table import Table
@@ -103,7 +101,7 @@ def measure_throughput(settings: Settings, corpus: CourseCorpus, model: str, n: 
     raw = len(texts) / (time.perf_counter() - tick)
     with tempfile.TemporaryDirectory(prefix="craft-bench-") as tmp:
         cache = VectorCache(Path(tmp) / "vectors.sqlite", encoder)
-        client = chromadb.PersistentClient(path=str(Path(tmp) / "chroma"), settings=_chroma_settings())
+        client = chroma_client(settings.model_copy(update={"store_dir": Path(tmp), "chroma_host": None}))
         tick = time.perf_counter()
         DenseRetriever(sample, encoder, cache, client=client, collection="bench-courses")
         index = len(texts) / (time.perf_counter() - tick)
@@ -114,10 +112,6 @@ def measure_throughput(settings: Settings, corpus: CourseCorpus, model: str, n: 
         index_per_s=round(index, 2),
         ratio=round(index / raw, 3),
     )
-
-
-def _chroma_settings() -> ChromaSettings:
-    return ChromaSettings(anonymized_telemetry=False)
 
 
 def _queries(kb_occupations: list[str], n: int) -> list[str]:

@@ -17,11 +17,8 @@ from craft.settings import Settings
 from tools.retrieval.base import RetrievalQuery, Retriever, ScoredCourse
 from tools.retrieval.corpus import CourseCorpus
 from tools.retrieval.dense import VIEWS, DenseRetriever, View
-from tools.retrieval.hybrid import HybridRetriever
-from tools.retrieval.lexical import BM25Retriever
 
 ANY_LANGUAGE = "*"
-HYBRID_DEPTH = 100
 
 
 def route(query: RetrievalQuery, keys: list[str]) -> str:
@@ -42,7 +39,7 @@ def collection_name(key: str) -> str:
 class LanguageRoutedRetriever(Retriever):
     """Delegates each query to the retriever of its language route; retrievers are built lazily."""
 
-    def __init__(self, factories: dict[str, Callable[[], Retriever]], name: str = "dense-routed") -> None:
+    def __init__(self, factories: dict[str, Callable[[], Retriever]], name: str = "routed") -> None:
         if not factories:
             raise ValueError("no retrievers to route to")
         self.factories, self.name = factories, name
@@ -129,21 +126,6 @@ def routed_dense(
     return LanguageRoutedRetriever({key: factory(key, m) for key, m in settings.course_encoders.items()})
 
 
-def hybrid_retriever(
-    settings: Settings,
-    corpus: CourseCorpus,
-    *,
-    client: ClientAPI | None = None,
-    exact: bool = False,
-    progress: bool = False,
-) -> Retriever:
-    """BM25 and the language-routed dense index fused by reciprocal rank (an evaluated alternative)."""
-    dense = routed_dense(settings, corpus, client=client, exact=exact, progress=progress)
-    hybrid = HybridRetriever([BM25Retriever(corpus), dense], depth=HYBRID_DEPTH)
-    hybrid.name = "hybrid"
-    return hybrid
-
-
 def course_retriever(
     settings: Settings,
     corpus: CourseCorpus,
@@ -158,6 +140,4 @@ def course_retriever(
     Chosen on the gold set (docs/benchmarks.md): it beats BM25 and the BM25 + dense fusion there; the trained
     retriever and reranker of the training stage replace or follow it through this same function.
     """
-    routed = routed_dense(settings, corpus, client=client, exact=exact, include=include, progress=progress)
-    routed.name = "routed"
-    return routed
+    return routed_dense(settings, corpus, client=client, exact=exact, include=include, progress=progress)

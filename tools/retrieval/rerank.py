@@ -115,15 +115,3 @@ def load_reranker(settings: Settings | None = None, name: str = RERANKER) -> Pai
     settings = settings or get_settings()
     resolve_reranker(settings, name)  # fail fast with the clear message, before importing torch
     return _load(settings.model_dir.resolve(), name)
-
-
-def reranked(
-    settings: Settings,
-    first_stage: Retriever,
-    corpus: CourseCorpus,
-    *,
-    depth: int = DEFAULT_DEPTH,
-    name: str = RERANKER,
-) -> CrossEncoderReranker:
-    """``first_stage`` followed by the registry's trained reranker."""
-    return CrossEncoderReranker(first_stage, corpus, load_reranker(settings, name), depth=depth)
