@@ -157,7 +157,11 @@ def _trained(manifest) -> str:  # type: ignore[no-untyped-def]
         return ""
     metrics = manifest.metrics
     parts = [f"{manifest.config.get('profile', '?')} profile"]
-    parts += [f"{k.removeprefix('val_')} {v:.3f}" for k, v in metrics.items() if k.startswith("val_ndcg")]
+    parts += [
+        f"{k.removeprefix('val_')} {v:.3f}"
+        for k, v in metrics.items()
+        if k.startswith("val_ndcg") and isinstance(v, int | float)
+    ]
     if "train_seconds" in metrics:
         parts.append(f"{metrics['train_seconds']:.0f}s training")
     return ", ".join(parts)
@@ -496,7 +500,8 @@ def eval_command(
         str,
         typer.Option(
             help="Comma-separated: bm25, tfidf, random, popularity, dense, dense-views, routed, hybrid, "
-            "X+cov, X+ce (X re-ranked by the trained cross-encoder, e.g. routed+ce)."
+            "routed-ft (routed with the trained retriever), X+cov, X+ce (X re-ranked by the trained "
+            "cross-encoder, e.g. routed+ce)."
         ),
     ] = "bm25,tfidf,random,popularity",
     lang: Annotated[

@@ -191,7 +191,7 @@ class SystemFactory:
 
     def _cross_encoder(self, base: str) -> Retriever:
         """``base``'s top 20 re-ranked by the newest trained reranker; no reranker: ``SystemUnavailable``."""
-        from tools.retrieval.rerank import RerankerMissing, load_reranker, resolve_reranker
+        from tools.retrieval.rerank import RerankerMissing, blend_alpha, load_reranker, resolve_reranker
 
         try:
             _, manifest = resolve_reranker(self.settings)
@@ -203,7 +203,7 @@ class SystemFactory:
             first = self.get(base)
         except SystemUnavailable as error:
             raise SystemUnavailable(f"{base}{CROSS_ENCODER_SUFFIX} needs {base}: {error}") from error
-        return CrossEncoderReranker(first, self.corpus, scorer)
+        return CrossEncoderReranker(first, self.corpus, scorer, alpha=blend_alpha(manifest))
 
     def _routed(self) -> Retriever:
         """Every encoder of ``course_encoders`` must load; each builds its index on its first query."""

@@ -8,12 +8,14 @@ Per train occupation (all sampling seeded by ``seed`` and the occupation URI, so
 not depend on which other occupations are sampled):
 
 * ``positives`` relevant courses (silver grade ≥ 1) that the query's filters allow;
-* ``hard_negatives`` from BM25's top ``hard_depth`` that silver does not judge relevant: plausible-looking
-  courses, the mistakes a re-ranker is there to fix;
+* ``hard_negatives`` from the first stage's top ``hard_depth`` (``first_stage``: the product's routed dense
+  retriever by default, or BM25) that silver does not judge relevant: plausible-looking courses, the
+  mistakes a re-ranker is there to fix, drawn from the candidates it will actually see;
 * ``random_negatives`` from the rest of the allowed catalog, so scores stay calibrated on easy cases.
 
-Validation is what the re-ranker does at run time: per validation occupation, BM25's top
-``validation_depth`` (with the query's filters) labelled by their silver grade, in BM25 order.
+Validation is what the re-ranker does at run time: per validation occupation, the first stage's top
+``validation_depth`` (with the query's filters) labelled by their silver grade, in first-stage order, with
+the first-stage score kept (a re-ranker's blend with it is tuned there).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     from evaluation.qrels import Qrels
     from evaluation.splits import Split
     from knowledge.store import KnowledgeBase
-    from tools.retrieval.base import RetrievalQuery
+    from tools.retrieval.base import RetrievalQuery, Retriever
     from tools.retrieval.corpus import CourseCorpus
 
 Kind = Literal["positive", "hard", "random", "candidate"]
@@ -47,11 +49,16 @@ class PairSampling(StageConfig):
 
     train_queries: int | None = Field(None, ge=1, description="Train occupations sampled; None = all.")
     positives: int = Field(2, ge=1, description="Relevant courses per train occupation.")
-    hard_negatives: int = Field(2, ge=0, description="Non-relevant courses from BM25's top ranks.")
-    hard_depth: int = Field(50, ge=1, description="BM25 ranks the hard negatives are drawn from.")
+    hard_negatives: int = Field(2, ge=0, description="Non-relevant courses from the first stage's top ranks.")
+    hard_depth: int = Field(50, ge=1, description="First-stage ranks the hard negatives come from.")
     random_negatives: int = Field(1, ge=0, description="Non-relevant courses drawn from the whole catalog.")
     validation_queries: int | None = Field(100, ge=1, description="Validation occupations; None = all.")
-    validation_depth: int = Field(20, ge=1, description="BM25 candidates per validation occupation.")
+    validation_depth: int = Field(20, ge=1, description="First-stage candidates per validation occupation.")
+    first_stage: Literal["bm25", "dense"] = Field(
+        "dense",
+        description="Retriever the hard negatives and validation candidates come from: the product's "
+        "first stage (routed two-view dense, exact) or BM25.",
+    )
     target: Literal["graded", "binary"] = Field(
         "graded", description="Label: grade / 2 (0, 0.5, 1) or relevant yes/no (0, 1)."
     )
@@ -66,11 +73,13 @@ class Pair:
     grade: int
     label: float
     kind: Kind
+    first_score: float | None = None
+    """The first stage's score of a validation candidate (blending the re-ranker with it is tuned on it)."""
 
 
 @dataclass
 class PairSet:
-    """Train pairs, validation candidate lists (BM25 order per occupation) and the validation qrels."""
+    """Train pairs, validation candidate lists (first-stage order per occupation) and the validation qrels."""
 
     train: list[Pair]
     validation: list[Pair]
@@ -133,6 +142,7 @@ def build_pairs(
     from tools.retrieval.corpus import CourseCorpus
     from tools.retrieval.lexical import BM25Retriever
     from tools.retrieval.query import build_query
+    from tools.retrieval.registry import course_retriever
     from tools.retrieval.rerank import rerank_query_text
 
     kb = kb or get_knowledge(settings)
@@ -140,7 +150,11 @@ def build_pairs(
     silver, truth, gold = resolve_ground_truth(settings, kb, "silver", course_skills)
     split = split_occupations(kb.occupations, seed=config.seed, pinned_test=gold.queries() if gold else [])
     corpus = CourseCorpus.from_knowledge(kb)
-    bm25 = BM25Retriever(corpus)
+    first: Retriever = (
+        BM25Retriever(corpus)
+        if config.first_stage == "bm25"
+        else course_retriever(settings, corpus, exact=True, progress=progress)
+    )
 
     train_side = [o for o in split.train if silver.has_relevant(o)]
     validation_side = [o for o in split.validation if silver.has_relevant(o)]
@@ -161,7 +175,9 @@ def build_pairs(
         if not positives:
             continue
         chosen = set(positives)
-        hits = [h.course_id for h in bm25.retrieve(query, config.hard_depth)] if config.hard_negatives else []
+        hits = (
+            [h.course_id for h in first.retrieve(query, config.hard_depth)] if config.hard_negatives else []
+        )
         hard = sample([c for c in hits if c not in relevant], config.hard_negatives, rng)
         chosen |= set(hard)
         rand = _random_negatives(corpus, allowed, relevant, chosen, config.random_negatives, rng)
@@ -177,7 +193,7 @@ def build_pairs(
         query = build_query(kb, occ)
         qtext = rerank_query_text(query)
         relevant = silver.relevant(occ)
-        for hit in bm25.retrieve(query, config.validation_depth):
+        for hit in first.retrieve(query, config.validation_depth):
             grade = relevant.get(hit.course_id, 0)
             validation.append(
                 Pair(
@@ -188,6 +204,7 @@ def build_pairs(
                     grade,
                     label_of(grade, config.target),
                     "candidate",
+                    hit.score,
                 )
             )
 

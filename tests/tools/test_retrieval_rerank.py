@@ -14,6 +14,7 @@ from tools.retrieval.corpus import CourseCorpus
 from tools.retrieval.rerank import (
     CrossEncoderReranker,
     RerankerMissing,
+    blend,
     load_reranker,
     rerank_query_text,
     resolve_reranker,
@@ -97,6 +98,27 @@ def test_empty_first_stage_and_zero_k(corpus: CourseCorpus) -> None:
     assert scorer.calls == []
     with pytest.raises(ValueError, match="depth"):
         CrossEncoderReranker(FirstStage([]), corpus, scorer, depth=0)
+
+
+def test_blend_weighs_z_scores_and_its_ends_are_either_ranking(corpus: CourseCorpus) -> None:
+    ce, first = np.array([3.0, 1.0, 2.0]), np.array([10.0, 30.0, 20.0])
+    assert np.argsort(-blend(ce, first, 1.0)).tolist() == [0, 2, 1]  # the re-ranker alone
+    assert np.argsort(-blend(ce, first, 0.0)).tolist() == [1, 2, 0]  # the first stage alone
+    assert np.allclose(blend(ce, first, 0.5), 0.0)  # two exactly opposed rankings cancel out
+    # scale-free: multiplying the first-stage scores changes nothing
+    assert np.allclose(blend(ce, first * 7 + 3, 0.3), blend(ce, first, 0.3))
+    assert np.allclose(blend(ce, np.ones(3), 0.4), 0.4 * blend(ce, first, 1.0))  # a constant adds nothing
+    with pytest.raises(ValueError, match="alpha"):
+        blend(ce, first, 1.5)
+
+    first_stage = FirstStage(["c0", "c1", "c2"])  # scores 1, 1/2, 1/3
+    scorer = Scorer({"c2": 1.0})
+    alone = CrossEncoderReranker(first_stage, corpus, scorer, alpha=1.0).retrieve(_query(), 3)
+    mostly_first = CrossEncoderReranker(first_stage, corpus, scorer, alpha=0.2).retrieve(_query(), 3)
+    assert alone[0].course_id == "c2"
+    assert mostly_first[0].course_id == "c0"
+    with pytest.raises(ValueError, match="alpha"):
+        CrossEncoderReranker(first_stage, corpus, scorer, alpha=-0.1)
 
 
 def test_query_text_is_label_then_gap_skills_once() -> None:

@@ -10,6 +10,7 @@ from knowledge.store import get_knowledge
 from tools.retrieval.corpus import CourseCorpus
 from tools.retrieval.lexical import BM25Retriever
 from tools.retrieval.query import build_query
+from tools.retrieval.registry import course_retriever
 from training.pairs import Leakage, Pair, PairSet, build_pairs, check_no_leakage
 from training.reranker import RerankerConfig
 
@@ -44,7 +45,7 @@ def test_train_pairs_come_from_train_occupations_only(enriched_settings: Setting
 
 def test_labels_follow_silver_and_negatives_are_mined(enriched_settings: Settings, pairs: PairSet) -> None:
     kb = get_knowledge(enriched_settings)
-    bm25 = BM25Retriever(CourseCorpus.from_knowledge(kb))
+    first = course_retriever(enriched_settings, CourseCorpus.from_knowledge(kb), exact=True)
     by_kind: dict[str, list[Pair]] = {}
     for p in pairs.train:
         by_kind.setdefault(p.kind, []).append(p)
@@ -53,14 +54,25 @@ def test_labels_follow_silver_and_negatives_are_mined(enriched_settings: Setting
     assert all(p.grade == 0 and p.label == 0.0 for p in by_kind["hard"] + by_kind["random"])
     for occ in sorted({p.occupation_uri for p in pairs.train})[:5]:
         mine = [p for p in pairs.train if p.occupation_uri == occ]
-        top = {h.course_id for h in bm25.retrieve(build_query(kb, occ), CONFIG.hard_depth)}
+        top = {h.course_id for h in first.retrieve(build_query(kb, occ), CONFIG.hard_depth)}
         assert all(p.course_id in top for p in mine if p.kind == "hard")
         assert sum(p.kind == "positive" for p in mine) <= CONFIG.positives
         assert len({p.course_id for p in mine}) == len(mine)  # no course twice for one occupation
-    for occ in {p.occupation_uri for p in pairs.validation}:  # validation: the BM25 candidate list, in order
+    for occ in {p.occupation_uri for p in pairs.validation}:  # validation: the first stage's list, in order
+        listed = [(p.course_id, p.first_score) for p in pairs.validation if p.occupation_uri == occ]
+        hits = first.retrieve(build_query(kb, occ), CONFIG.validation_depth)
+        assert [c for c, _ in listed] == [h.course_id for h in hits]
+        assert [s for _, s in listed] == pytest.approx([h.score for h in hits])
+
+
+def test_bm25_first_stage_is_still_available(enriched_settings: Settings) -> None:
+    config = CONFIG.model_copy(update={"first_stage": "bm25", "train_queries": 3, "validation_queries": 2})
+    pairs = build_pairs(enriched_settings, config, progress=False)
+    kb = get_knowledge(enriched_settings)
+    bm25 = BM25Retriever(CourseCorpus.from_knowledge(kb))
+    for occ in {p.occupation_uri for p in pairs.validation}:
         listed = [p.course_id for p in pairs.validation if p.occupation_uri == occ]
-        expected = [h.course_id for h in bm25.retrieve(build_query(kb, occ), CONFIG.validation_depth)]
-        assert listed == expected
+        assert listed == [h.course_id for h in bm25.retrieve(build_query(kb, occ), config.validation_depth)]
     assert set(pairs.validation_qrels.queries()) == {p.occupation_uri for p in pairs.validation}
 
 

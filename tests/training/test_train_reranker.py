@@ -59,7 +59,11 @@ def test_tiny_profile_trains_a_model_resolve_finds(tiny: tuple[Settings, ModelMa
     assert manifest.config["train"]["max_length"] == 64 and manifest.data_hash
     assert manifest.config["data"]["train_occupations"] == 6
     metrics = manifest.metrics
-    assert 0.0 <= metrics["val_ndcg@10"] <= 1.0 and 0.0 <= metrics["val_ndcg@10_bm25"] <= 1.0
+    assert 0.0 <= metrics["val_ndcg@10"] <= 1.0 and 0.0 <= metrics["val_ndcg@10_first_stage"] <= 1.0
+    # the stored blend weight is the best of the grid, so the blend validates at least as well as either end
+    assert 0.0 <= metrics["blend_alpha"] <= 1.0
+    ends = max(metrics["val_ndcg@10"], metrics["val_ndcg@10_first_stage"])
+    assert metrics["val_ndcg@10_blend"] >= ends - 1e-4
     assert metrics["train_steps"] == metrics["max_steps"] > 0 and metrics["train_seconds"] > 0
     assert not metrics["stopped_by_time_budget"] and metrics["resumed_from"] is None
     assert not (settings.cache_dir / "train" / manifest.name).exists()

@@ -52,8 +52,26 @@ def rerank_query_text(query: RetrievalQuery) -> str:
     return query.text
 
 
+def blend(reranker: np.ndarray, first: np.ndarray, alpha: float) -> np.ndarray:
+    """``alpha`` × z(re-ranker) + (1 − ``alpha``) × z(first stage) over one candidate list.
+
+    z-scores put the two scales (cross-encoder logits, summed cosines or BM25) on one footing per query;
+    ``alpha`` = 1 is the re-ranker alone, 0 the first-stage order. Constant scores contribute nothing.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be within [0, 1], got {alpha}")
+
+    def z(values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
+        spread = values.std()
+        return (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)
+
+    return alpha * z(reranker) + (1.0 - alpha) * z(first)
+
+
 class CrossEncoderReranker(Retriever):
-    """``first_stage``'s top ``depth`` re-scored by a cross-encoder; ties keep the first-stage order."""
+    """``first_stage``'s top ``depth`` re-scored by a cross-encoder, blended with the first-stage score by
+    ``alpha`` (tuned on validation by the training stage); ties keep the first-stage order."""
 
     def __init__(
         self,
@@ -62,11 +80,15 @@ class CrossEncoderReranker(Retriever):
         scorer: PairScorer,
         *,
         depth: int = DEFAULT_DEPTH,
+        alpha: float = 1.0,
         name: str | None = None,
     ) -> None:
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be within [0, 1], got {alpha}")
         self.first_stage, self.corpus, self.scorer, self.depth = first_stage, corpus, scorer, depth
+        self.alpha = alpha
         self.name = name or f"{first_stage.name}+ce"
 
     def retrieve(self, query: RetrievalQuery, k: int = 10) -> list[ScoredCourse]:
@@ -76,6 +98,8 @@ class CrossEncoderReranker(Retriever):
         text = rerank_query_text(query)
         pairs = [(text, self.corpus.texts[self.corpus.position[h.course_id]]) for h in hits]
         scores = np.asarray(self.scorer.predict(pairs, batch_size=len(pairs)), dtype=np.float64).ravel()
+        if self.alpha < 1.0:
+            scores = blend(scores, np.array([h.score for h in hits]), self.alpha)
         order = sorted(range(len(hits)), key=lambda i: (-scores[i], i))
         return [ScoredCourse(course_id=hits[i].course_id, score=float(scores[i])) for i in order[:k]]
 
@@ -108,6 +132,11 @@ def _load(model_dir: Path, name: str) -> PairScorer:
     folder, manifest = resolve_reranker(get_settings().model_copy(update={"model_dir": model_dir}), name)
     max_length = manifest.config.get("train", {}).get("max_length")
     return CrossEncoder(str(folder), max_length=max_length, local_files_only=True)  # GPU when there is one
+
+
+def blend_alpha(manifest: ModelManifest) -> float:
+    """The blend weight the training stage tuned on validation (1.0, the re-ranker alone, if it did not)."""
+    return float(manifest.metrics.get("blend_alpha", 1.0))
 
 
 def load_reranker(settings: Settings | None = None, name: str = RERANKER) -> PairScorer:
