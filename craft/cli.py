@@ -30,6 +30,8 @@ app.add_typer(index_app, name="index")
 app.add_typer(lookup_app, name="lookup")
 app.add_typer(qrels_app, name="qrels")
 app.add_typer(train_app, name="train")
+annotate_app = typer.Typer(help="Hand annotation of skill mentions (NER): export tasks, check imports.")
+app.add_typer(annotate_app, name="annotate")
 
 console = Console(stderr=True)
 out = Console()
@@ -87,14 +89,22 @@ def data_build(
 @data_app.command("enrich")
 def data_enrich(
     embedding: Annotated[bool, typer.Option(help="Also link phrases by embedding (slow).")] = False,
+    ner: Annotated[
+        bool, typer.Option(help="Also tag skills with the trained NER model (craft train ner).")
+    ] = False,
 ) -> None:
     """Attach ESCO skills (confidence + evidence span) to every described course; incremental."""
     from knowledge.course_skills import default_extractors, enrich_courses
+    from knowledge.models import ModelMissing
     from knowledge.store import get_knowledge
 
     settings = get_settings()
     kb = get_knowledge(settings)
-    frame = enrich_courses(settings, kb, default_extractors(settings, kb, embedding=embedding))
+    try:
+        extractors = default_extractors(settings, kb, embedding=embedding, ner=ner)
+    except ModelMissing as error:
+        _fail(str(error), code=2)
+    frame = enrich_courses(settings, kb, extractors)
     courses = frame.course_id.nunique()
     console.print(f"[green]✓[/green] {len(frame):,} course–skill links for {courses:,} courses")
 
@@ -155,12 +165,16 @@ def _trained(manifest) -> str:  # type: ignore[no-untyped-def]
     """Profile, validation figures and training time of a trained model; empty for base models."""
     if "stage" not in manifest.config:
         return ""
+    from training import STAGES
+
     metrics = manifest.metrics
+    stage = STAGES.get(manifest.config["stage"])
+    keys = stage.headline if stage else ()
     parts = [f"{manifest.config.get('profile', '?')} profile"]
     parts += [
-        f"{k.removeprefix('val_')} {v:.3f}"
-        for k, v in metrics.items()
-        if k.startswith("val_ndcg") and isinstance(v, int | float)
+        f"{k.removeprefix('val_')} {metrics[k]:.3f}"
+        for k in keys
+        if isinstance(metrics.get(k), int | float) and not isinstance(metrics.get(k), bool)
     ]
     if "train_seconds" in metrics:
         parts.append(f"{metrics['train_seconds']:.0f}s training")
@@ -173,10 +187,35 @@ ConfigFile = Annotated[
 ]
 
 
-def _train(names: list[str], profile: str, config_file: Path | None) -> None:
+ExportDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--export",
+        help="Write a job for another machine (a GPU) into this folder instead of training: the training "
+        "data, config and float16 base model; run `python -m training.remote fit DIR OUT` there.",
+    ),
+]
+ImportDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--import",
+        help="Validate and register the model a remote `python -m training.remote fit` wrote here.",
+    ),
+]
+
+
+def _train(
+    names: list[str],
+    profile: str,
+    config_file: Path | None,
+    export: Path | None = None,
+    imported: Path | None = None,
+) -> None:
     from knowledge.models import ModelMissing
     from knowledge.store import SnapshotMissing
     from training import STAGES, ConfigError, get_stage
+    from training.annotation import AnnotationError
+    from training.remote import RemoteJobError, export_job, import_result
 
     settings = get_settings()
     try:
@@ -185,7 +224,17 @@ def _train(names: list[str], profile: str, config_file: Path | None) -> None:
         _fail(str(error))
     for name in names:
         try:
-            manifest = get_stage(name).run(settings, profile, configs[name], console=console)  # type: ignore[arg-type]
+            if export is not None:
+                export_job(settings, name, profile, export, configs[name], console=console)  # type: ignore[arg-type]
+                continue
+            if imported is not None:
+                manifest = import_result(
+                    settings, imported, configs[name] if config_file else None, console=console
+                )
+            else:
+                manifest = get_stage(name).run(settings, profile, configs[name], console=console)  # type: ignore[arg-type]
+        except (RemoteJobError, ConfigError, AnnotationError) as error:
+            _fail(str(error))
         except (SnapshotMissing, FileNotFoundError) as error:
             _fail(f"{error} (run `craft setup` first)", code=2)
         except ModelMissing as error:
@@ -194,8 +243,13 @@ def _train(names: list[str], profile: str, config_file: Path | None) -> None:
 
 
 def _stage_command(name: str, summary: str):  # type: ignore[no-untyped-def]
-    def command(profile: Profile = "cpu", config: ConfigFile = None) -> None:
-        _train([name], profile, config)
+    def command(
+        profile: Profile = "cpu",
+        config: ConfigFile = None,
+        export: ExportDir = None,
+        imported: ImportDir = None,
+    ) -> None:
+        _train([name], profile, config, export, imported)
 
     command.__doc__ = summary
     return command
@@ -210,6 +264,55 @@ def _register_train_commands() -> None:
 
 
 _register_train_commands()
+
+
+@annotate_app.command("export")
+def annotate_export(
+    fraction: Annotated[
+        list[str], typer.Option("--fraction", "-f", help="SOURCE=FRACTION of its described courses (repeat).")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the JSONL task files.")],
+    files: Annotated[int, typer.Option("--files", "-n", help="Number of task files (annotators).")] = 1,
+    seed: Annotated[int, typer.Option(help="Seeds the sample and the shuffle.")] = 42,
+) -> None:
+    """Sample course texts per catalog, pre-annotated with weak labels, as Prodigy-style JSONL files."""
+    from training.annotation import export_for_annotation
+
+    fractions: dict[str, float] = {}
+    for item in fraction:
+        source, sep, value = item.partition("=")
+        try:
+            fractions[source.strip()] = float(value)
+        except ValueError:
+            _fail(f"--fraction {item!r}: expected SOURCE=FRACTION, e.g. coursera=0.1")
+        if not sep:
+            _fail(f"--fraction {item!r}: expected SOURCE=FRACTION, e.g. coursera=0.1")
+    try:
+        summary = export_for_annotation(get_settings(), fractions, files, out_dir, seed)
+    except ValueError as error:
+        _fail(str(error))
+    for path, n in zip(summary.files, summary.tasks_per_file, strict=True):
+        out.print(f"{path}: {n} tasks")
+    out.print(f"courses per source: {summary.courses_per_source}; {summary.pre_annotated_spans} weak spans")
+
+
+@annotate_app.command("import")
+def annotate_import(
+    paths: Annotated[list[Path], typer.Argument(help="Prodigy / Label Studio / doccano export files.")],
+) -> None:
+    """Check annotation exports: counts per format, skipped records, malformed lines (exit 1 if any)."""
+    from training.annotation import read_annotations
+
+    bad = False
+    for path in paths:
+        try:
+            result = read_annotations(path)
+        except FileNotFoundError as error:
+            _fail(str(error))
+        out.print(result.report(), markup=False, highlight=False, soft_wrap=True)
+        bad = bad or bool(result.issues)
+    if bad:
+        raise typer.Exit(1)
 
 
 @train_app.command("all")

@@ -30,6 +30,10 @@ Conventions (also written to ``run.json`` next to the report):
   built from: on silver it is favoured by construction, so judge it on gold. ``<system>+ce`` re-ranks the
   system's top 20 with the trained cross-encoder (``craft train reranker``; e.g. ``routed+ce``), skipped
   with a message when none is trained; ``<system>+ce+cov`` applies coverage re-ranking after it.
+  ``<system>+llm`` re-ranks the system's top 20 with the trained LLM ranker (``craft train llm-ranker``:
+  SmolLM2 + LoRA, pointwise P(Yes)), skipped with a message when none is trained.
+  ``routed-ft`` is ``routed`` with the trained course retriever (``craft train retriever``) in place of the
+  encoder it was fine-tuned from (``with_trained_retriever``), skipped with a message when none is trained.
 """
 
 from __future__ import annotations
@@ -70,12 +74,23 @@ from tools.retrieval.filters import default_languages
 from tools.retrieval.hybrid import HybridRetriever
 from tools.retrieval.lexical import BM25Retriever, TfidfRetriever
 from tools.retrieval.query import build_query
-from tools.retrieval.registry import dense_retriever, routed_dense
+from tools.retrieval.registry import dense_retriever, routed_dense, with_trained_retriever
 from tools.retrieval.rerank import CrossEncoderReranker
 
-BASE_SYSTEMS = ("bm25", "tfidf", "random", "popularity", "dense", "dense-views", "routed", "hybrid")
+BASE_SYSTEMS = (
+    "bm25",
+    "tfidf",
+    "random",
+    "popularity",
+    "dense",
+    "dense-views",
+    "routed",
+    "routed-ft",
+    "hybrid",
+)
 COVERAGE_SUFFIX = "+cov"
 CROSS_ENCODER_SUFFIX = "+ce"
+LLM_SUFFIX = "+llm"
 RERANK_DEPTH = 50
 HYBRID_DEPTH = 100
 SEED = 42
@@ -105,11 +120,12 @@ class SystemUnavailable(RuntimeError):
 
 def base_system(name: str) -> str:
     """``routed`` for ``routed``, ``routed+ce``, ``routed+cov`` and ``routed+ce+cov``."""
-    return name.removesuffix(COVERAGE_SUFFIX).removesuffix(CROSS_ENCODER_SUFFIX)
+    return name.removesuffix(COVERAGE_SUFFIX).removesuffix(CROSS_ENCODER_SUFFIX).removesuffix(LLM_SUFFIX)
 
 
 def known_system(name: str) -> bool:
     once = name.count(COVERAGE_SUFFIX) <= 1 and name.count(CROSS_ENCODER_SUFFIX) <= 1
+    once = once and name.count(LLM_SUFFIX) <= 1
     return base_system(name) in BASE_SYSTEMS and once
 
 
@@ -143,12 +159,14 @@ class SystemFactory:
         self.dense_model = dense_model or settings.english_model
         self.console = console
         self.reranker: str | None = None
+        self.llm_ranker: str | None = None
+        self.retriever: str | None = None
         self._built: dict[str, Retriever] = {}
 
     def get(self, name: str) -> Retriever:
         if not known_system(name):
             raise ValueError(
-                f"unknown system {name!r}; known: {', '.join(BASE_SYSTEMS)} (+ce, +cov variants)"
+                f"unknown system {name!r}; known: {', '.join(BASE_SYSTEMS)} (+ce, +llm, +cov variants)"
             )
         if name not in self._built:
             self._built[name] = self._build(name)
@@ -159,6 +177,8 @@ class SystemFactory:
             return CoverageReranked(self.get(name.removesuffix(COVERAGE_SUFFIX)), self.course_skills)
         if name.endswith(CROSS_ENCODER_SUFFIX):
             return self._cross_encoder(name.removesuffix(CROSS_ENCODER_SUFFIX))
+        if name.endswith(LLM_SUFFIX):
+            return self._llm_ranker(name.removesuffix(LLM_SUFFIX))
         if name == "bm25":
             return BM25Retriever(self.corpus)
         if name == "tfidf":
@@ -173,6 +193,8 @@ class SystemFactory:
             return self._dense(self.dense_model, VIEWS, name)
         if name == "routed":
             return self._routed()
+        if name == "routed-ft":
+            return self._routed_finetuned()
         if name == "hybrid":
             try:
                 routed = self.get("routed")
@@ -205,11 +227,49 @@ class SystemFactory:
             raise SystemUnavailable(f"{base}{CROSS_ENCODER_SUFFIX} needs {base}: {error}") from error
         return CrossEncoderReranker(first, self.corpus, scorer, alpha=blend_alpha(manifest))
 
+    def _llm_ranker(self, base: str) -> Retriever:
+        """``base``'s top 20 re-ranked by the newest trained LLM ranker; none: ``SystemUnavailable``."""
+        from tools.retrieval.llm_rank import (
+            LLMRanker,
+            LLMRankerMissing,
+            blend_alpha,
+            load_llm_scorer,
+            resolve_llm_ranker,
+        )
+
+        try:
+            _, manifest = resolve_llm_ranker(self.settings)
+            scorer = load_llm_scorer(self.settings)
+        except LLMRankerMissing as error:
+            raise SystemUnavailable(str(error)) from error
+        self.llm_ranker = manifest.name
+        try:
+            first = self.get(base)
+        except SystemUnavailable as error:
+            raise SystemUnavailable(f"{base}{LLM_SUFFIX} needs {base}: {error}") from error
+        return LLMRanker(first, self.corpus, scorer, alpha=blend_alpha(manifest))
+
     def _routed(self) -> Retriever:
         """Every encoder of ``course_encoders`` must load; each builds its index on its first query."""
         for model in self.settings.course_encoders.values():
             self._check_encoder(model)
         return routed_dense(self.settings, self.corpus, exact=True, progress=self.console is not None)
+
+    def _routed_finetuned(self) -> Retriever:
+        """``routed`` with the newest trained retriever on its base model's route (none: unavailable)."""
+        from knowledge.models import ModelMissing
+
+        try:
+            encoders = with_trained_retriever(self.settings)
+        except (ModelMissing, LookupError) as error:
+            raise SystemUnavailable(f"routed-ft: {error}") from error
+        for model in encoders.values():
+            self._check_encoder(model)
+        self.retriever = next(m for m in encoders.values() if m not in self.settings.course_encoders.values())
+        settings = self.settings.model_copy(update={"course_encoders": encoders})
+        return routed_dense(
+            settings, self.corpus, exact=True, progress=self.console is not None, name="routed-ft"
+        )
 
     def _check_encoder(self, model: str) -> None:
         from knowledge.encoders import get_encoder
@@ -283,6 +343,8 @@ class RunInfo(BaseModel):
         default=None, description="Language → encoder of the routed systems (``routed``, ``hybrid``)."
     )
     reranker: str | None = Field(default=None, description="Trained cross-encoder of the ``+ce`` systems.")
+    llm_ranker: str | None = Field(default=None, description="Trained LLM ranker of the ``+llm`` systems.")
+    retriever: str | None = Field(default=None, description="Trained course encoder of ``routed-ft``.")
     catalog_size: int
     seconds: float
     notes: list[str]
@@ -526,6 +588,8 @@ def run_eval(
         dense_model=factory.dense_model if {"dense", "dense-views"} & bases else None,
         course_encoders=dict(settings.course_encoders) if {"routed", "hybrid"} & bases else None,
         reranker=factory.reranker,
+        llm_ranker=factory.llm_ranker,
+        retriever=factory.retriever,
         catalog_size=catalog_size,
         seconds=round(time.perf_counter() - started, 2),
         notes=[*NOTES, ROW_SPLIT_WARNING] if split_by == "row" else NOTES,

@@ -63,14 +63,30 @@ def _holdout(labels: pd.DataFrame, kind: str, lang: str, label_type: str, n: int
     rng = random.Random(seed)
     uris = sorted(pool.uri.unique())
     rng.shuffle(uris)
+    positions = pool.groupby("uri", sort=False).indices  # rows of each concept, in table order
     chosen = []
     for uri in uris[:n]:
-        rows = pool[pool.uri == uri]
-        chosen.append(rows.iloc[rng.randrange(len(rows))])
+        rows = positions[uri]
+        chosen.append(pool.iloc[rows[rng.randrange(len(rows))]])
     return pd.DataFrame(chosen)
 
 
-def _removal_keys(queries: pd.DataFrame) -> set[tuple[str, str]]:
+def query_sets(labels: pd.DataFrame, n_queries: int) -> dict[str, pd.DataFrame]:
+    """The benchmark's held-out labels per query set; a smaller ``n_queries`` gives a prefix of each set's
+    concepts, so excluding the sets of the default size excludes every smaller run too (the linker trainer
+    keeps them out of its training data)."""
+    return {
+        "occupations EN (alt labels)": _holdout(labels, "occupation", "en", "alt", n_queries, SEED),
+        "occupations DE (alt labels)": _holdout(labels, "occupation", "de", "alt", n_queries, SEED + 1),
+        "occupations DE (BA titles, unique)": _holdout(
+            labels, "occupation", "de", "ba_title", n_queries, SEED + 2
+        ),
+        "skills EN (alt labels)": _holdout(labels, "skill", "en", "alt", n_queries, SEED + 3),
+    }
+
+
+def removal_keys(queries: pd.DataFrame) -> set[tuple[str, str]]:
+    """``(uri, norm)`` of each held-out label and of the gender forms derived from it."""
     keys: set[tuple[str, str]] = set()
     for uri, label in zip(queries.uri, queries.label, strict=True):
         keys.add((uri, normalize(label)))
@@ -115,15 +131,8 @@ def run_benchmark(
     labels = kb.labels
     encoder = get_encoder(settings.linker_model, settings)
     cache = vector_cache(settings, encoder)
-    sets = {
-        "occupations EN (alt labels)": _holdout(labels, "occupation", "en", "alt", n_queries, SEED),
-        "occupations DE (alt labels)": _holdout(labels, "occupation", "de", "alt", n_queries, SEED + 1),
-        "occupations DE (BA titles, unique)": _holdout(
-            labels, "occupation", "de", "ba_title", n_queries, SEED + 2
-        ),
-        "skills EN (alt labels)": _holdout(labels, "skill", "en", "alt", n_queries, SEED + 3),
-    }
-    keys = set().union(*(_removal_keys(q) for q in sets.values()))
+    sets = query_sets(labels, n_queries)
+    keys = set().union(*(removal_keys(q) for q in sets.values()))
     reduced = _without(labels, keys)
     client = chroma_client(settings)
     linkers = {}

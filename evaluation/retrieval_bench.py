@@ -168,7 +168,8 @@ def run_retrieval_bench(
     ann = []
     for key, model in encoders.items():
         lang = "en" if key == "en" else "de"
-        approx = dense_retriever(settings, corpus, model, client=client, collection=collection_name(key))
+        collection = collection_name(key, get_encoder(model, settings).name)  # the product's index
+        approx = dense_retriever(settings, corpus, model, client=client, collection=collection)
         queries = [build_query(kb, occ, lang=lang) for occ in occupations]
         recalls = [_recall(approx, q, k) for q in tqdm(queries, desc=f"ANN recall {model}", unit="query")]
         ann.append(

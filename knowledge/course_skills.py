@@ -509,13 +509,17 @@ class EmbeddingExtractor(SkillExtractor):
 
 
 def default_extractors(
-    settings: Settings, kb: KnowledgeBase, *, embedding: bool = False
+    settings: Settings, kb: KnowledgeBase, *, embedding: bool = False, ner: bool = False
 ) -> list[SkillExtractor]:
     """Phrase + source extractors; the embedding extractor only on request (≈ 30 min for the full catalog
-    on 2 CPU cores, cached afterwards)."""
+    on 2 CPU cores, cached afterwards), the trained NER tagger (``craft train ner``) likewise."""
     extractors: list[SkillExtractor] = [PhraseExtractor.from_kb(kb), SourceExtractor.from_kb(kb)]
     if embedding:
         extractors.append(EmbeddingExtractor.from_settings(settings, kb))
+    if ner:
+        from knowledge.ner_extractor import NerExtractor  # it imports this module
+
+        extractors.append(NerExtractor.from_settings(settings, kb))
     return extractors
 
 

@@ -24,6 +24,23 @@ class Encoder(ABC):
 
     name: str
     dim: int
+    # A trained model's creation time: a retrain under the same registry name never reads the old vectors.
+    version: str = ""
+    # Quantiles of (base model cosine, this model's cosine) on the same pairs; thresholds tuned on the base
+    # e5 (the linker's dense floor) are carried over through it. None: this model is on the base's scale.
+    cosine_map: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def identity(self) -> str:
+        """What cached vectors and vector indexes are keyed by: the name, plus any version."""
+        return f"{self.name}@{self.version}" if self.version else self.name
+
+    def from_base_cosine(self, value: float) -> float:
+        """A cosine threshold tuned on the base model, on this encoder's scale (unchanged without a map)."""
+        if self.cosine_map is None:
+            return value
+        base, tuned = self.cosine_map
+        return float(np.interp(value, base, tuned))
 
     @abstractmethod
     def _encode(self, texts: list[str], *, query: bool) -> np.ndarray: ...
@@ -63,6 +80,11 @@ class SentenceTransformerEncoder(Encoder):
         self.dim = dimension() or manifest.dim or 384
         self._query_prefix = manifest.config.get("query_prefix", "")
         self._passage_prefix = manifest.config.get("passage_prefix", "")
+        if "stage" in manifest.config:  # trained by `craft train`: the same name may be trained again
+            self.version = manifest.created
+        mapping = manifest.config.get("cosine_map")
+        if mapping:
+            self.cosine_map = (np.asarray(mapping["base"], float), np.asarray(mapping["tuned"], float))
 
     def _encode(self, texts: list[str], *, query: bool) -> np.ndarray:
         prefix = self._query_prefix if query else self._passage_prefix
@@ -100,7 +122,7 @@ class VectorCache:
         self._db.execute("CREATE TABLE IF NOT EXISTS vec (key TEXT PRIMARY KEY, v BLOB)")
 
     def _key(self, text: str, query: bool) -> str:
-        raw = f"{self.encoder.name}\x1f{int(query)}\x1f{text}".encode()
+        raw = f"{self.encoder.identity}\x1f{int(query)}\x1f{text}".encode()
         return hashlib.sha1(raw).hexdigest()
 
     def encode(

@@ -54,9 +54,15 @@ class LabelIndex:
     def __init__(self, client: ClientAPI, name: str, encoder: Encoder) -> None:
         self.name = name
         self.encoder = encoder
+        metadata = {"hnsw:space": "cosine", "encoder": encoder.identity}
         self.collection = client.get_or_create_collection(
-            name=name, metadata={"hnsw:space": "cosine"}, embedding_function=None
+            name=name, metadata=metadata, embedding_function=None
         )
+        built_by = (self.collection.metadata or {}).get("encoder")
+        if built_by is not None and built_by != encoder.identity:
+            # Same collection name, other weights (a model retrained under its old name): never mix the two.
+            client.delete_collection(name)
+            self.collection = client.create_collection(name=name, metadata=metadata, embedding_function=None)
 
     @property
     def count(self) -> int:

@@ -8,7 +8,7 @@ the dense floor were chosen on a development split of held-out ESCO alternative 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,15 @@ class LinkWeights:
     hint_score: float = 0.5
     max_token_df: int = 3000
 
+    @classmethod
+    def for_encoder(cls, encoder: Encoder | None) -> LinkWeights:
+        """The defaults with the dense floor moved onto ``encoder``'s cosine scale: a fine-tuned linker
+        (``craft train linker``) spreads cosines far wider than the base e5 the floor was tuned on."""
+        weights = cls()
+        if encoder is None:
+            return weights
+        return replace(weights, dense_floor=round(encoder.from_base_cosine(weights.dense_floor), 4))
+
 
 @dataclass
 class Match:
@@ -59,7 +68,7 @@ class Linker:
         hints: pd.DataFrame | None = None,
         weights: LinkWeights | None = None,
     ) -> None:
-        self.weights = weights or LinkWeights()
+        self.weights = weights or LinkWeights.for_encoder(encoder or (index.encoder if index else None))
         self.index, self.encoder = index, encoder
         by_norm: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for norm, uri, label in zip(labels.norm, labels.uri, labels.label, strict=True):

@@ -7,6 +7,7 @@ for the user.
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import lru_cache
 from typing import Literal
@@ -18,6 +19,8 @@ from knowledge.encoders import get_encoder
 from knowledge.indexes import open_index
 from knowledge.store import KnowledgeBase, get_knowledge
 from tools.linking import Linker, Match
+
+log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 4000
 Lang = Literal["en", "de"]
@@ -90,15 +93,23 @@ class Lookup:
         self.settings, self.kb = settings, kb
         encoder = get_encoder(settings.linker_model, settings)
         labels = kb.labels
+        indexes = {kind: open_index(settings, kb, kind, encoder) for kind in ("occupation", "skill")}
+        for index in indexes.values():
+            if not index.count:
+                # e.g. right after `craft train linker`: its vectors go into new indexes (`craft index build`)
+                log.warning(
+                    "label index %s of %s is empty: linking runs without the dense signal until "
+                    "`craft index build`",
+                    index.name,
+                    encoder.name,
+                )
         self.occupations = Linker(
             labels[labels.kind == "occupation"],
-            index=open_index(settings, kb, "occupation", encoder),
+            index=indexes["occupation"],
             encoder=encoder,
             hints=kb.title_hints,
         )
-        self.skills = Linker(
-            labels[labels.kind == "skill"], index=open_index(settings, kb, "skill", encoder), encoder=encoder
-        )
+        self.skills = Linker(labels[labels.kind == "skill"], index=indexes["skill"], encoder=encoder)
 
     def candidate(self, match: Match, lang: Lang) -> Candidate:
         concept = self.kb.occupations.get(match.uri) or self.kb.skills[match.uri]

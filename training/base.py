@@ -142,6 +142,27 @@ def seed_everything(seed: int) -> None:
     set_seed(seed)
 
 
+def time_budget(seconds: float | None) -> Any:
+    """A ``transformers`` trainer callback that ends training once ``seconds`` of it have passed (the cpu
+    profile's time box); ``.stopped`` tells whether it did. A resumed run gets a fresh budget."""
+    from transformers import TrainerCallback
+
+    class TimeBudget(TrainerCallback):
+        def __init__(self) -> None:
+            self.stopped, self.started = False, time.perf_counter()
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.started = time.perf_counter()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if seconds is not None and time.perf_counter() - self.started > seconds:
+                self.stopped = True
+                control.should_training_stop = True
+            return control
+
+    return TimeBudget()
+
+
 def digest(payload: object) -> str:
     """Stable SHA-256 of any JSON-able value (sorted keys)."""
     raw = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()
@@ -171,6 +192,8 @@ class Stage(ABC):
     name: ClassVar[str]
     role: ClassVar[str]
     config_class: ClassVar[type[StageConfig]] = StageConfig
+    headline: ClassVar[tuple[str, ...]] = ()
+    """Metric keys ``craft models list`` shows for this stage's models (its own figure of merit first)."""
 
     def run(
         self,
@@ -182,13 +205,7 @@ class Stage(ABC):
     ) -> ModelManifest:
         """Train (or reuse) the model of this stage and return its registered manifest."""
         console = console or Console(stderr=True)
-        config = config or self.config_class.for_profile(profile)
-        if not isinstance(config, self.config_class):
-            raise ConfigError(f"stage {self.name!r} needs a {self.config_class.__name__}, got {type(config)}")
-        seed_everything(config.seed)
-        with console.status(f"{self.name}: preparing training data ({profile})…"):
-            data = self._data(settings, config)
-        key = run_key(self.name, data.hash, config, self._base_identity(settings, config))
+        config, data, key = self.prepare(settings, profile, config, console=console)
         name = f"{self.name}-{key}"
         target = settings.model_dir / name
         if (target / MANIFEST).exists():
@@ -203,12 +220,53 @@ class Stage(ABC):
         started = time.perf_counter()
         seed_everything(config.seed)
         result = self._train(settings, config, data, work=work, out=staging, console=console)
+        manifest = self.register_model(
+            settings, profile, config, data, key, result, staging, seconds=time.perf_counter() - started
+        )
+        shutil.rmtree(work, ignore_errors=True)  # checkpoints are only for resuming an unfinished run
+        console.print(f"[green]✓[/green] {name} → {target}")
+        return manifest
+
+    def prepare(
+        self,
+        settings: Settings,
+        profile: Profile,
+        config: StageConfig | None = None,
+        *,
+        console: Console | None = None,
+    ) -> tuple[StageConfig, TrainingData, str]:
+        """The validated config, the (deterministic) training data and the model key of a run."""
+        console = console or Console(stderr=True)
+        config = config or self.config_class.for_profile(profile)
+        if not isinstance(config, self.config_class):
+            raise ConfigError(f"stage {self.name!r} needs a {self.config_class.__name__}, got {type(config)}")
+        seed_everything(config.seed)
+        with console.status(f"{self.name}: preparing training data ({profile})…"):
+            data = self._data(settings, config)
+        return config, data, run_key(self.name, data.hash, config, self._base_identity(settings, config))
+
+    def register_model(
+        self,
+        settings: Settings,
+        profile: Profile,
+        config: StageConfig,
+        data: TrainingData,
+        key: str,
+        result: TrainResult,
+        staging: Path,
+        *,
+        seconds: float,
+        trained_on: str | None = None,
+    ) -> ModelManifest:
+        """Write the manifest into ``staging`` and move it to ``<model_dir>/<stage>-<key>`` (the registry)."""
+        name = f"{self.name}-{key}"
+        where = f" on {trained_on}" if trained_on else ""
         manifest = ModelManifest(
             name=name,
             role=self.role,
             format=result.format,
             base_model=result.base_model,
-            source=f"craft train {self.name} --profile {profile} (from {result.base_source})",
+            source=f"craft train {self.name} --profile {profile}{where} (from {result.base_source})",
             created=_now(),
             languages=result.languages,
             data_hash=data.hash,
@@ -221,14 +279,50 @@ class Stage(ABC):
                 "data": data.summary,
                 **result.config,
             },
-            metrics={**result.metrics, "total_seconds": round(time.perf_counter() - started, 1)},
+            metrics={**result.metrics, "total_seconds": round(seconds, 1)},
         )
         write_manifest(staging, manifest)
+        target = settings.model_dir / name
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
-        shutil.rmtree(work, ignore_errors=True)  # checkpoints are only for resuming an unfinished run
-        console.print(f"[green]✓[/green] {name} → {target}")
         return manifest
+
+    # --- training elsewhere (a GPU machine without the knowledge base): see training/remote.py ----------
+
+    @property
+    def supports_remote(self) -> bool:
+        """Whether the stage splits its training into a portable ``_fit`` and a local ``_finish``."""
+        return type(self)._fit is not Stage._fit
+
+    def _remote_payload(self, data: TrainingData) -> Any:
+        """What ``_fit`` reads of ``data.payload`` (pickled into the job: no knowledge-base objects)."""
+        return data.payload
+
+    def _fit(
+        self,
+        settings: Settings,
+        config: StageConfig,
+        data: TrainingData,
+        *,
+        work: Path,
+        out: Path,
+        console: Console,
+    ) -> dict[str, Any]:
+        """Train into ``out`` without the knowledge base; returns training statistics."""
+        raise NotImplementedError(f"stage {self.name!r} cannot train on another machine")
+
+    def _finish(
+        self,
+        settings: Settings,
+        config: StageConfig,
+        data: TrainingData,
+        *,
+        out: Path,
+        stats: dict[str, Any],
+        console: Console,
+    ) -> TrainResult:
+        """Validate the model ``_fit`` wrote into ``out`` (here, with the knowledge base) and describe it."""
+        raise NotImplementedError(f"stage {self.name!r} cannot train on another machine")
 
     def _base_identity(self, settings: Settings, config: StageConfig) -> str:
         """What identifies the starting weights (part of the key); stages with a base model override it."""

@@ -164,9 +164,14 @@ def build_pairs(
     def text_of(course_id: str) -> str:
         return corpus.texts[corpus.position[course_id]]
 
+    queries = {occ: build_query(kb, occ) for occ in [*train_occupations, *validation_occupations]}
+    prime = getattr(first, "prime", None)
+    if prime is not None:  # dense: encode every query in large batches first
+        prime(list(queries.values()))
+
     train: list[Pair] = []
     for occ in tqdm(train_occupations, desc="train pairs", unit="occ", disable=not progress):
-        query = build_query(kb, occ)
+        query = queries[occ]
         qtext = rerank_query_text(query)
         rng = _rng(config.seed, occ)
         allowed = _allowed(corpus, query)
@@ -190,7 +195,7 @@ def build_pairs(
 
     validation: list[Pair] = []
     for occ in tqdm(validation_occupations, desc="validation pairs", unit="occ", disable=not progress):
-        query = build_query(kb, occ)
+        query = queries[occ]
         qtext = rerank_query_text(query)
         relevant = silver.relevant(occ)
         for hit in first.retrieve(query, config.validation_depth):

@@ -23,7 +23,7 @@ from rich.console import Console
 
 from craft.settings import Settings
 from knowledge.models import resolve
-from training.base import Stage, StageConfig, TrainingData, TrainResult, register
+from training.base import Stage, StageConfig, TrainingData, TrainResult, register, time_budget
 from training.pairs import PairSampling, PairSet, build_pairs
 
 K = 10
@@ -82,6 +82,7 @@ class RerankerStage(Stage):
     name = "reranker"
     role = "reranker"
     config_class = RerankerConfig
+    headline = ("val_ndcg@10_blend", "val_ndcg@10", "val_ndcg@10_first_stage")
 
     def _base_identity(self, settings: Settings, config: StageConfig) -> str:
         assert isinstance(config, RerankerConfig)
@@ -105,6 +106,25 @@ class RerankerStage(Stage):
         out: Path,
         console: Console,
     ) -> TrainResult:
+        stats = self._fit(settings, config, data, work=work, out=out, console=console)
+        return self._finish(settings, config, data, out=out, stats=stats, console=console)
+
+    def _remote_payload(self, data: TrainingData) -> Any:
+        """The fit needs the training pairs only (validation runs where the knowledge base is)."""
+        pairs: PairSet = data.payload
+        return PairSet(train=pairs.train, validation=[], validation_qrels=None, split=None)  # type: ignore[arg-type]
+
+    def _fit(
+        self,
+        settings: Settings,
+        config: StageConfig,
+        data: TrainingData,
+        *,
+        work: Path,
+        out: Path,
+        console: Console,
+    ) -> dict[str, Any]:
+        """Train the cross-encoder into ``out``; returns the training statistics (no validation)."""
         assert isinstance(config, RerankerConfig)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -119,7 +139,7 @@ class RerankerStage(Stage):
         from transformers.trainer_utils import get_last_checkpoint
 
         pairs: PairSet = data.payload
-        folder, base = resolve(settings, config.base_model)
+        folder, _ = resolve(settings, config.base_model)
         cuda = torch.cuda.is_available()
         bf16 = bool(config.bf16 and cuda and torch.cuda.is_bf16_supported())
         if config.bf16 and not bf16:
@@ -158,7 +178,7 @@ class RerankerStage(Stage):
             report_to="none",
             dataloader_num_workers=0,
         )
-        budget = _time_budget(config.time_budget_s)
+        budget = time_budget(config.time_budget_s)
         trainer = CrossEncoderTrainer(
             model=model,
             args=args,
@@ -173,28 +193,43 @@ class RerankerStage(Stage):
         output = trainer.train(resume_from_checkpoint=resume)
         train_seconds = time.perf_counter() - started
         model.save_pretrained(str(out))
+        return {
+            "train_seconds": round(train_seconds, 1),
+            "train_steps": int(trainer.state.global_step),
+            "max_steps": int(trainer.state.max_steps),
+            "train_loss": round(float(output.training_loss), 4),
+            "stopped_by_time_budget": budget.stopped,
+            "resumed_from": Path(resume).name if resume else None,
+            "device": torch.cuda.get_device_name() if cuda else "cpu",
+            "torch_threads": torch.get_num_threads(),
+            "bf16": bf16,
+        }
 
+    def _finish(
+        self,
+        settings: Settings,
+        config: StageConfig,
+        data: TrainingData,
+        *,
+        out: Path,
+        stats: dict[str, Any],
+        console: Console,
+    ) -> TrainResult:
+        """Validate the model in ``out`` on the first stage's candidate lists and describe it."""
+        assert isinstance(config, RerankerConfig)
+        from sentence_transformers.cross_encoder import CrossEncoder
+
+        pairs: PairSet = data.payload
+        _, base = resolve(settings, config.base_model)
+        model = CrossEncoder(str(out), max_length=config.max_length, local_files_only=True)
         console.print(f"{self.name}: validating on {len(pairs.validation)} candidate pairs…")
         tick = time.perf_counter()
         metrics = validate(model, pairs, batch_size=config.eval_batch_size)
-        metrics.update(
-            {
-                "train_seconds": round(train_seconds, 1),
-                "validation_seconds": round(time.perf_counter() - tick, 1),
-                "train_steps": int(trainer.state.global_step),
-                "max_steps": int(trainer.state.max_steps),
-                "train_loss": round(float(output.training_loss), 4),
-                "stopped_by_time_budget": budget.stopped,
-                "resumed_from": Path(resume).name if resume else None,
-                "device": "cuda" if cuda else "cpu",
-                "torch_threads": torch.get_num_threads(),
-                "bf16": bf16,
-            }
-        )
+        metrics.update({**stats, "validation_seconds": round(time.perf_counter() - tick, 1)})
         console.print(
             f"{self.name}: validation nDCG@{K} {metrics[f'val_ndcg@{K}']:.3f} alone, "
             f"{metrics[f'val_ndcg@{K}_blend']:.3f} blended (alpha {metrics['blend_alpha']}), first stage "
-            f"{metrics[f'val_ndcg@{K}_first_stage']:.3f}; {train_seconds:.0f}s training"
+            f"{metrics[f'val_ndcg@{K}_first_stage']:.3f}; {stats['train_seconds']:.0f}s training"
         )
         return TrainResult(
             format="cross-encoder",
@@ -204,26 +239,6 @@ class RerankerStage(Stage):
             metrics=metrics,
             config={"first_stage_for_validation": f"{config.first_stage}@{config.validation_depth}"},
         )
-
-
-def _time_budget(seconds: float | None) -> Any:
-    """A trainer callback that ends training once ``seconds`` of this process's training have passed."""
-    from transformers import TrainerCallback
-
-    class TimeBudget(TrainerCallback):
-        def __init__(self) -> None:
-            self.stopped, self.started = False, time.perf_counter()
-
-        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.started = time.perf_counter()
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-            if seconds is not None and time.perf_counter() - self.started > seconds:
-                self.stopped = True
-                control.should_training_stop = True
-            return control
-
-    return TimeBudget()
 
 
 ALPHAS = tuple(round(a * 0.1, 1) for a in range(11))

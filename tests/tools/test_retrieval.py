@@ -83,6 +83,27 @@ def test_dense_exact_and_ann_agree(corpus: CourseCorpus, tmp_path: Path) -> None
     assert ann.collection is not None and ann.collection.count() == 5  # title-only course not indexed
 
 
+def test_primed_queries_retrieve_exactly_as_unprimed(corpus: CourseCorpus, tmp_path: Path) -> None:
+    encoder = HashingEncoder()
+    dense = DenseRetriever(corpus, encoder, VectorCache(tmp_path / "v.sqlite", encoder), exact=True)
+    queries = [query("sql data analysis"), query("pivot tables"), query("sql data analysis")]
+    before = [dense.retrieve(q, 4) for q in queries]
+    calls: list[int] = []
+    original = encoder.encode
+
+    def counting(texts: list[str], **kwargs: object) -> np.ndarray:
+        calls.append(len(texts))
+        return original(texts, **kwargs)  # type: ignore[arg-type]
+
+    encoder.encode = counting  # type: ignore[method-assign]
+    dense.prime(queries, batch_size=64)
+    assert len(calls) == 1  # every distinct view text in one batch
+    assert [dense.retrieve(q, 4) for q in queries] == before
+    assert len(calls) == 1  # served from the primed vectors
+    dense.retrieve(query("something else"), 2)
+    assert len(calls) == 2  # an unprimed query is encoded as before
+
+
 def test_dense_sync_is_incremental(corpus: CourseCorpus, tmp_path: Path) -> None:
     encoder = HashingEncoder()
     cache = VectorCache(tmp_path / "v.sqlite", encoder)

@@ -38,3 +38,22 @@ def isolate(enriched_settings: Settings, base_minilm: Path) -> Isolate:
 @pytest.fixture
 def train_settings(isolate: Isolate, tmp_path: Path) -> Settings:
     return isolate(tmp_path)
+
+
+LinkBase = Callable[[Settings, str], Path]
+
+
+@pytest.fixture(scope="session")
+def link_base(enriched_settings: Settings) -> LinkBase:
+    """Links another prepared base model (e.g. multilingual-e5-small-torch) into an isolated registry."""
+    from knowledge.models import model_path, prepare
+
+    def link(settings: Settings, name: str) -> Path:
+        prepare(enriched_settings, [name])
+        source = model_path(enriched_settings, name).resolve()
+        target = model_path(settings, name)
+        if not target.exists():
+            target.symlink_to(source, target_is_directory=True)
+        return target
+
+    return link

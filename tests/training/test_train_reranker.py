@@ -135,7 +135,7 @@ def test_an_interrupted_training_resumes_from_its_checkpoint(
                 raise Interrupted
 
     with monkeypatch.context() as patch:
-        patch.setattr(training.reranker, "_time_budget", lambda seconds: CrashAtStep3())
+        patch.setattr(training.reranker, "time_budget", lambda seconds: CrashAtStep3())
         with pytest.raises(Interrupted):
             get_stage("reranker").run(train_settings, "tiny", console=_quiet())
     work = next((train_settings.cache_dir / "train").iterdir())
