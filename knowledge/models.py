@@ -152,6 +152,17 @@ def is_prepared(settings: Settings, name: str) -> bool:
     return (model_path(settings, name) / MANIFEST).exists()
 
 
+def prepared_base(settings: Settings, name: str) -> tuple[Path, ModelManifest]:
+    """The prepared base model ``name`` itself, never a fine-tune standing in for it (``resolve`` would
+    return that): an adapter or a fine-tuning run needs the weights it starts from."""
+    if not is_prepared(settings, name):
+        raise ModelMissing(
+            f"base model {name!r} is not prepared in {settings.model_dir}; run `craft models prepare`"
+        )
+    folder = model_path(settings, name)
+    return folder, read_manifest(folder)
+
+
 def prepare(
     settings: Settings, names: list[str] | None = None, *, console: Console | None = None
 ) -> list[str]:

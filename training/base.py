@@ -163,6 +163,54 @@ def time_budget(seconds: float | None) -> Any:
     return TimeBudget()
 
 
+def accelerator(config: StageConfig, console: Console) -> tuple[bool, bool]:
+    """``(cuda, bf16)``: bf16 only where the config asks for it and the GPU supports it (else a warning)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    bf16 = bool(config.bf16 and cuda and torch.cuda.is_bf16_supported())
+    if config.bf16 and not bf16:
+        console.print("[yellow]bf16 requested but no bf16-capable GPU: training in float32[/yellow]")
+    return cuda, bf16
+
+
+def trainer_arguments(
+    config: StageConfig, checkpoints: Path, *, cuda: bool, bf16: bool, **overrides: Any
+) -> dict[str, Any]:
+    """The ``TrainingArguments`` every stage shares (seeded, checkpointing every ``save_steps`` for resuming,
+    no hub, no reporting); ``overrides`` replace or add stage-specific ones."""
+    return {
+        "output_dir": str(checkpoints),
+        "num_train_epochs": config.epochs,
+        "per_device_train_batch_size": config.batch_size,
+        "learning_rate": config.learning_rate,
+        "warmup_steps": config.warmup_ratio,
+        "weight_decay": config.weight_decay,
+        "bf16": bf16,
+        "use_cpu": not cuda,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "save_strategy": "steps",
+        "save_steps": config.save_steps,
+        "save_total_limit": 1,
+        "eval_strategy": "no",
+        "logging_steps": max(1, min(50, config.save_steps)),
+        "report_to": "none",
+        "dataloader_num_workers": 0,
+        **overrides,
+    }
+
+
+def last_checkpoint(checkpoints: Path, console: Console, stage: str) -> str | None:
+    """The checkpoint an interrupted run resumes from (``None``: start afresh), announced."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if resume:
+        console.print(f"{stage}: resuming from {resume}")
+    return resume
+
+
 def digest(payload: object) -> str:
     """Stable SHA-256 of any JSON-able value (sorted keys)."""
     raw = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()

@@ -36,6 +36,7 @@ from rich.console import Console
 from tqdm.auto import tqdm
 
 from craft.settings import Settings
+from knowledge.models import prepared_base
 from tools.explain.facts import FactSheet, build_fact_sheet
 from tools.explain.prompt import PROMPT_VERSION, messages
 from tools.explain.templates import MAX_TOKENS, template_explanation
@@ -45,9 +46,12 @@ from training.base import (
     StageConfig,
     TrainingData,
     TrainResult,
+    accelerator,
     digest,
+    last_checkpoint,
     register,
     time_budget,
+    trainer_arguments,
 )
 
 if TYPE_CHECKING:
@@ -366,10 +370,8 @@ class ExplainerStage(Stage):
     headline = ("adapter_faithful_rate", "base_faithful_rate", "adapter_rougeL", "adapter_valid_rate")
 
     def _base_identity(self, settings: Settings, config: StageConfig) -> str:
-        from tools.explain.backends import resolve_base
-
         assert isinstance(config, ExplainerConfig)
-        _, manifest = resolve_base(settings, config.base_model)
+        _, manifest = prepared_base(settings, config.base_model)
         return f"{manifest.name}|{manifest.source}"
 
     def _data(self, settings: Settings, config: StageConfig) -> TrainingData:
@@ -405,19 +407,14 @@ class ExplainerStage(Stage):
         from datasets import Dataset
         from peft import LoraConfig, get_peft_model
         from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq, Trainer, TrainingArguments
-        from transformers.trainer_utils import get_last_checkpoint
 
         from knowledge.store import get_knowledge
-        from tools.explain.backends import resolve_base
         from tools.explain.validate import checker_for
 
         payload: ExplainerData = data.payload
-        folder, base = resolve_base(settings, config.base_model)
+        folder, base = prepared_base(settings, config.base_model)
         tokenizer = _tokenizer(settings, config)
-        cuda = torch.cuda.is_available()
-        bf16 = bool(config.bf16 and cuda and torch.cuda.is_bf16_supported())
-        if config.bf16 and not bf16:
-            console.print("[yellow]bf16 requested but no bf16-capable GPU: training in float32[/yellow]")
+        cuda, bf16 = accelerator(config, console)
         model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32, local_files_only=True)
         model.config.pad_token_id = tokenizer.pad_token_id
         lora = LoraConfig(
@@ -433,24 +430,10 @@ class ExplainerStage(Stage):
             raise ValueError(f"every training example is longer than max_length={config.max_length}")
         checkpoints = work / "checkpoints"
         args = TrainingArguments(
-            output_dir=str(checkpoints),
-            num_train_epochs=config.epochs,
-            per_device_train_batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            warmup_steps=config.warmup_ratio,
-            weight_decay=config.weight_decay,
+            **trainer_arguments(
+                config, checkpoints, cuda=cuda, bf16=bf16, logging_steps=max(1, min(25, config.save_steps))
+            ),
             lr_scheduler_type="cosine",
-            bf16=bf16,
-            use_cpu=not cuda,
-            seed=config.seed,
-            data_seed=config.seed,
-            save_strategy="steps",
-            save_steps=config.save_steps,
-            save_total_limit=1,
-            eval_strategy="no",
-            logging_steps=max(1, min(25, config.save_steps)),
-            report_to="none",
-            dataloader_num_workers=0,
             label_names=["labels"],
             remove_unused_columns=False,
         )
@@ -462,9 +445,7 @@ class ExplainerStage(Stage):
             data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
             callbacks=[budget],
         )
-        resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-        if resume:
-            console.print(f"{self.name}: resuming from {resume}")
+        resume = last_checkpoint(checkpoints, console, self.name)
         started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=resume)
         train_seconds = time.perf_counter() - started
@@ -531,9 +512,7 @@ class ExplainerStage(Stage):
 def _tokenizer(settings: Settings, config: ExplainerConfig) -> Any:
     from transformers import AutoTokenizer
 
-    from tools.explain.backends import resolve_base
-
-    folder, _ = resolve_base(settings, config.base_model)
+    folder, _ = prepared_base(settings, config.base_model)
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

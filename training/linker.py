@@ -50,16 +50,24 @@ from rich.console import Console
 from craft.settings import Settings
 from knowledge.models import (
     BASE_MODELS,
-    MANIFEST,
     ModelManifest,
     ModelMissing,
-    model_path,
-    read_manifest,
+    prepared_base,
     resolve,
 )
 from knowledge.store import KnowledgeBase, get_knowledge
 from knowledge.text import normalize
-from training.base import Stage, StageConfig, TrainingData, TrainResult, digest, register
+from training.base import (
+    Stage,
+    StageConfig,
+    TrainingData,
+    TrainResult,
+    accelerator,
+    digest,
+    last_checkpoint,
+    register,
+    trainer_arguments,
+)
 
 PREFIX = "query: "  # the label indexes embed labels and queries alike with e5's query prefix
 KINDS = ("occupation", "skill")
@@ -383,15 +391,7 @@ def _starting_point(settings: Settings, name: str) -> tuple[Path, ModelManifest]
     """The weights training starts from. A base model name means the prepared base itself (a fine-tune
     standing in for that name, e.g. another stage's, is not the start); a trained-only name such as
     ``mlm`` (``base_model: mlm`` in a config file) resolves to its newest trained model."""
-    if name in BASE_MODELS:
-        folder = model_path(settings, name)
-        if not (folder / MANIFEST).exists():
-            raise ModelMissing(
-                f"base model {name!r} is not prepared in {settings.model_dir}; run `craft models prepare`."
-            )
-        manifest = read_manifest(folder)
-    else:
-        folder, manifest = resolve(settings, name)
+    folder, manifest = prepared_base(settings, name) if name in BASE_MODELS else resolve(settings, name)
     if manifest.format != "sentence-transformers":
         raise ModelMissing(
             f"base model {name!r} is a {manifest.format!r} model; the linker fine-tunes a "
@@ -474,16 +474,12 @@ class LinkerStage(Stage):
         )
         from sentence_transformers.base.sampler import BatchSamplers
         from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-        from transformers.trainer_utils import get_last_checkpoint
 
         from training.base import time_budget
 
         linker: LinkerData = data.payload
         folder, _ = _starting_point(settings, config.base_model)
-        cuda = torch.cuda.is_available()
-        bf16 = bool(config.bf16 and cuda and torch.cuda.is_bf16_supported())
-        if config.bf16 and not bf16:
-            console.print("[yellow]bf16 requested but no bf16-capable GPU: training in float32[/yellow]")
+        cuda, bf16 = accelerator(config, console)
         model = SentenceTransformer(
             str(folder),
             device="cuda" if cuda else "cpu",
@@ -527,24 +523,8 @@ class LinkerStage(Stage):
                 layer.requires_grad_(False)
         checkpoints = work / "checkpoints"
         args = SentenceTransformerTrainingArguments(
-            output_dir=str(checkpoints),
-            num_train_epochs=config.epochs,
-            per_device_train_batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            warmup_steps=config.warmup_ratio,
-            weight_decay=config.weight_decay,
-            bf16=bf16,
-            use_cpu=not cuda,
-            seed=config.seed,
-            data_seed=config.seed,
+            **trainer_arguments(config, checkpoints, cuda=cuda, bf16=bf16),
             batch_sampler=BatchSamplers.NO_DUPLICATES,
-            save_strategy="steps",
-            save_steps=config.save_steps,
-            save_total_limit=1,
-            eval_strategy="no",
-            logging_steps=max(1, min(50, config.save_steps)),
-            report_to="none",
-            dataloader_num_workers=0,
         )
         budget = time_budget(config.time_budget_s)
         trainer = SentenceTransformerTrainer(
@@ -554,9 +534,7 @@ class LinkerStage(Stage):
             loss=MultipleNegativesRankingLoss(model, scale=config.scale),
             callbacks=[budget],
         )
-        resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-        if resume:
-            console.print(f"{self.name}: resuming from {resume}")
+        resume = last_checkpoint(checkpoints, console, self.name)
         started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=resume)
         train_seconds = time.perf_counter() - started

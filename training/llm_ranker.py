@@ -47,7 +47,18 @@ from tools.retrieval.llm_rank import (
     person_of,
     resolve_base,
 )
-from training.base import Stage, StageConfig, TrainingData, TrainResult, digest, register, time_budget
+from training.base import (
+    Stage,
+    StageConfig,
+    TrainingData,
+    TrainResult,
+    accelerator,
+    digest,
+    last_checkpoint,
+    register,
+    time_budget,
+    trainer_arguments,
+)
 from training.pairs import PairSampling, PairSet, build_pairs
 from training.reranker import ALPHAS
 
@@ -165,16 +176,12 @@ class LLMRankerStage(Stage):
         import torch
         from peft import LoraConfig, get_peft_model
         from transformers import TrainingArguments
-        from transformers.trainer_utils import get_last_checkpoint
 
         from tools.retrieval.llm_rank import load_causal_lm
 
         pairs, persons = data.payload
         folder, base = resolve_base(settings, config.base_model)
-        cuda = torch.cuda.is_available()
-        bf16 = bool(config.bf16 and cuda and torch.cuda.is_bf16_supported())
-        if config.bf16 and not bf16:
-            console.print("[yellow]bf16 requested but no bf16-capable GPU: training in float32[/yellow]")
+        cuda, bf16 = accelerator(config, console)
         model, tokenizer = load_causal_lm(folder)
         model.config.use_cache = False
         lora = LoraConfig(
@@ -200,32 +207,14 @@ class LLMRankerStage(Stage):
         lengths = [len(row["input_ids"]) for row in train]
         checkpoints = work / "checkpoints"
         args = TrainingArguments(
-            output_dir=str(checkpoints),
-            num_train_epochs=config.epochs,
-            per_device_train_batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            warmup_steps=config.warmup_ratio,
-            weight_decay=config.weight_decay,
-            bf16=bf16,
-            use_cpu=not cuda,
-            seed=config.seed,
-            data_seed=config.seed,
-            save_strategy="steps",
-            save_steps=config.save_steps,
-            save_total_limit=1,
-            eval_strategy="no",
-            logging_steps=max(1, min(50, config.save_steps)),
-            report_to="none",
-            dataloader_num_workers=0,
+            **trainer_arguments(config, checkpoints, cuda=cuda, bf16=bf16),
             remove_unused_columns=False,
         )
         budget = time_budget(config.time_budget_s)
         trainer = _answer_trainer(
             peft_model, args, train, scorer.answer_ids, scorer.pad_id, callbacks=[budget]
         )
-        resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-        if resume:
-            console.print(f"{self.name}: resuming from {resume}")
+        resume = last_checkpoint(checkpoints, console, self.name)
         started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=resume)
         train_seconds = time.perf_counter() - started

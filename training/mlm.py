@@ -60,9 +60,12 @@ from training.base import (
     StageConfig,
     TrainingData,
     TrainResult,
+    accelerator,
     digest,
+    last_checkpoint,
     register,
     time_budget,
+    trainer_arguments,
 )
 from training.corpus import CorpusOptions, CorpusSummary, Passage, build_corpus, heldout_groups
 
@@ -251,7 +254,6 @@ class MLMStage(Stage):
             Trainer,
             TrainingArguments,
         )
-        from transformers.trainer_utils import get_last_checkpoint
 
         payload: MLMData = data.payload
         folder, base = resolve(settings, config.base_model)
@@ -261,11 +263,8 @@ class MLMStage(Stage):
                 "sentence-transformers folder holding a Hugging Face checkpoint (e.g. "
                 f"{DEFAULT_ENCODER})"
             )
-        cuda = torch.cuda.is_available()
+        cuda, bf16 = accelerator(config, console)
         device = torch.device("cuda" if cuda else "cpu")
-        bf16 = bool(config.bf16 and cuda and torch.cuda.is_bf16_supported())
-        if config.bf16 and not bf16:
-            console.print("[yellow]bf16 requested but no bf16-capable GPU: training in float32[/yellow]")
 
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         if tokenizer.mask_token is None:
@@ -359,26 +358,10 @@ class MLMStage(Stage):
         )
         checkpoints = work / "checkpoints"
         args = TrainingArguments(
-            output_dir=str(checkpoints),
-            num_train_epochs=config.epochs,
-            per_device_train_batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
+            **trainer_arguments(config, checkpoints, cuda=cuda, bf16=bf16),
             lr_scheduler_type=config.lr_scheduler,
-            warmup_steps=config.warmup_ratio,
-            weight_decay=config.weight_decay,
-            bf16=bf16,
-            use_cpu=not cuda,
-            seed=config.seed,
-            data_seed=config.seed,
             train_sampling_strategy="group_by_length",
             remove_unused_columns=False,
-            save_strategy="steps",
-            save_steps=config.save_steps,
-            save_total_limit=1,
-            eval_strategy="no",
-            logging_steps=max(1, min(50, config.save_steps)),
-            report_to="none",
-            dataloader_num_workers=0,
         )
         budget = time_budget(config.time_budget_s)
         trainer = _masked_trainer_class(Trainer)(
@@ -388,9 +371,7 @@ class MLMStage(Stage):
             data_collator=collator,
             callbacks=[budget],
         )
-        resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-        if resume:
-            console.print(f"{self.name}: resuming from {resume}")
+        resume = last_checkpoint(checkpoints, console, self.name)
         started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=resume)
         train_seconds = time.perf_counter() - started

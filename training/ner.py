@@ -44,7 +44,18 @@ from knowledge.models import resolve
 from knowledge.ner_extractor import TAGS, NerExtractor, NerTagger, tags_to_spans
 from knowledge.store import get_knowledge
 from training.annotation import read_annotations
-from training.base import Stage, StageConfig, TrainingData, TrainResult, digest, register, time_budget
+from training.base import (
+    Stage,
+    StageConfig,
+    TrainingData,
+    TrainResult,
+    accelerator,
+    digest,
+    last_checkpoint,
+    register,
+    time_budget,
+    trainer_arguments,
+)
 from training.weak_labels import (
     CatalogText,
     Segment,
@@ -415,14 +426,10 @@ class NerStage(Stage):
             Trainer,
             TrainingArguments,
         )
-        from transformers.trainer_utils import get_last_checkpoint
 
         ner: NerData = data.payload
         folder, base = resolve(settings, config.base_model)
-        cuda = torch.cuda.is_available()
-        bf16 = bool(config.bf16 and cuda and torch.cuda.is_bf16_supported())
-        if config.bf16 and not bf16:
-            console.print("[yellow]bf16 requested but no bf16-capable GPU: training in float32[/yellow]")
+        cuda, bf16 = accelerator(config, console)
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         model = AutoModelForTokenClassification.from_pretrained(
             str(folder),
@@ -438,23 +445,7 @@ class NerStage(Stage):
         train = Dataset.from_dict(features)
         checkpoints = work / "checkpoints"
         args = TrainingArguments(
-            output_dir=str(checkpoints),
-            num_train_epochs=config.epochs,
-            per_device_train_batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            warmup_steps=config.warmup_ratio,
-            weight_decay=config.weight_decay,
-            bf16=bf16,
-            use_cpu=not cuda,
-            seed=config.seed,
-            data_seed=config.seed,
-            save_strategy="steps",
-            save_steps=config.save_steps,
-            save_total_limit=1,
-            eval_strategy="no",
-            logging_steps=max(1, min(50, config.save_steps)),
-            report_to="none",
-            dataloader_num_workers=0,
+            **trainer_arguments(config, checkpoints, cuda=cuda, bf16=bf16),
             train_sampling_strategy="group_by_length",  # less padding: segments vary from 3 to 48 words
         )
         budget = time_budget(config.time_budget_s)
@@ -466,9 +457,7 @@ class NerStage(Stage):
             processing_class=tokenizer,
             callbacks=[budget],
         )
-        resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-        if resume:
-            console.print(f"{self.name}: resuming from {resume}")
+        resume = last_checkpoint(checkpoints, console, self.name)
         started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=resume)
         train_seconds = time.perf_counter() - started

@@ -98,13 +98,8 @@ def export_job(
 
 def _copy_half(source: Path, target: Path) -> None:
     """Copy a model folder with its float32 safetensors weights stored as float16."""
-    from safetensors.torch import load_file, save_file
-
     shutil.copytree(source, target, ignore=shutil.ignore_patterns(MANIFEST, "*.onnx", "onnx"))
-    for weights in target.rglob("*.safetensors"):
-        tensors = load_file(str(weights))
-        half = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
-        save_file(half, str(weights), metadata={"format": "pt"})
+    _halve_weights(target)
 
 
 def fit(job_dir: Path, out: Path, *, console: Console | None = None) -> dict[str, Any]:
@@ -135,7 +130,8 @@ def _halve_weights(folder: Path) -> None:
 
     for weights in folder.rglob("*.safetensors"):
         tensors = load_file(str(weights))
-        save_file({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}, str(weights))
+        half = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+        save_file(half, str(weights), metadata={"format": "pt"})
 
 
 def _pack(folder: Path, archive: Path) -> None:

@@ -23,7 +23,17 @@ from rich.console import Console
 
 from craft.settings import Settings
 from knowledge.models import resolve
-from training.base import Stage, StageConfig, TrainingData, TrainResult, register, time_budget
+from training.base import (
+    Stage,
+    StageConfig,
+    TrainingData,
+    TrainResult,
+    accelerator,
+    last_checkpoint,
+    register,
+    time_budget,
+    trainer_arguments,
+)
 from training.pairs import PairSampling, PairSet, build_pairs
 
 K = 10
@@ -136,14 +146,10 @@ class RerankerStage(Stage):
             CrossEncoderTrainingArguments,
         )
         from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
-        from transformers.trainer_utils import get_last_checkpoint
 
         pairs: PairSet = data.payload
         folder, _ = resolve(settings, config.base_model)
-        cuda = torch.cuda.is_available()
-        bf16 = bool(config.bf16 and cuda and torch.cuda.is_bf16_supported())
-        if config.bf16 and not bf16:
-            console.print("[yellow]bf16 requested but no bf16-capable GPU: training in float32[/yellow]")
+        cuda, bf16 = accelerator(config, console)
         model = CrossEncoder(
             str(folder),
             num_labels=1,
@@ -160,23 +166,7 @@ class RerankerStage(Stage):
         )
         checkpoints = work / "checkpoints"
         args = CrossEncoderTrainingArguments(
-            output_dir=str(checkpoints),
-            num_train_epochs=config.epochs,
-            per_device_train_batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            warmup_steps=config.warmup_ratio,
-            weight_decay=config.weight_decay,
-            bf16=bf16,
-            use_cpu=not cuda,
-            seed=config.seed,
-            data_seed=config.seed,
-            save_strategy="steps",
-            save_steps=config.save_steps,
-            save_total_limit=1,
-            eval_strategy="no",
-            logging_steps=max(1, min(50, config.save_steps)),
-            report_to="none",
-            dataloader_num_workers=0,
+            **trainer_arguments(config, checkpoints, cuda=cuda, bf16=bf16),
         )
         budget = time_budget(config.time_budget_s)
         trainer = CrossEncoderTrainer(
@@ -186,9 +176,7 @@ class RerankerStage(Stage):
             loss=BinaryCrossEntropyLoss(model),
             callbacks=[budget],
         )
-        resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-        if resume:
-            console.print(f"{self.name}: resuming from {resume}")
+        resume = last_checkpoint(checkpoints, console, self.name)
         started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=resume)
         train_seconds = time.perf_counter() - started

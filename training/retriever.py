@@ -49,9 +49,12 @@ from training.base import (
     StageConfig,
     TrainingData,
     TrainResult,
+    accelerator,
     digest,
+    last_checkpoint,
     register,
     time_budget,
+    trainer_arguments,
 )
 from training.pairs import Leakage, PairSampling, PairSet, _subset, build_pairs, sample
 
@@ -379,7 +382,6 @@ class RetrieverStage(Stage):
         )
         from sentence_transformers.base.sampler import BatchSamplers
         from transformers import EarlyStoppingCallback
-        from transformers.trainer_utils import get_last_checkpoint
 
         from knowledge.store import get_knowledge
         from tools.retrieval.corpus import CourseCorpus
@@ -388,10 +390,7 @@ class RetrieverStage(Stage):
 
         payload: RetrieverData = data.payload
         folder, base = resolve(settings, config.base_model)
-        cuda = torch.cuda.is_available()
-        bf16 = bool(config.bf16 and cuda and torch.cuda.is_bf16_supported())
-        if config.bf16 and not bf16:
-            console.print("[yellow]bf16 requested but no bf16-capable GPU: training in float32[/yellow]")
+        cuda, bf16 = accelerator(config, console)
         model = SentenceTransformer(str(folder), device="cuda" if cuda else "cpu", local_files_only=True)
         serve_length = config.serve_max_seq_length or int(model.max_seq_length or 256)
         model.max_seq_length = config.max_seq_length
@@ -419,28 +418,20 @@ class RetrieverStage(Stage):
         checkpoints = work / "checkpoints"
         metric = f"eval_val_ndcg@{K}"
         args = SentenceTransformerTrainingArguments(
-            output_dir=str(checkpoints),
-            num_train_epochs=config.epochs,
-            per_device_train_batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            warmup_steps=config.warmup_ratio,
-            weight_decay=config.weight_decay,
-            bf16=bf16,
-            use_cpu=not cuda,
-            seed=config.seed,
-            data_seed=config.seed,
-            eval_strategy="steps",
+            **trainer_arguments(
+                config,
+                checkpoints,
+                cuda=cuda,
+                bf16=bf16,
+                eval_strategy="steps",
+                save_total_limit=2,
+                logging_steps=max(1, min(25, config.eval_steps)),
+            ),
             eval_steps=config.eval_steps,
-            save_strategy="steps",
-            save_steps=config.save_steps,
-            save_total_limit=2,
             load_best_model_at_end=True,
             metric_for_best_model=metric,
             greater_is_better=True,
             batch_sampler=BatchSamplers.NO_DUPLICATES,
-            logging_steps=max(1, min(25, config.eval_steps)),
-            report_to="none",
-            dataloader_num_workers=0,
         )
         budget = time_budget(config.time_budget_s)
         loss = _loss(model, 1.0 / config.temperature, _row_keys(rows), payload.relevant)
@@ -456,9 +447,7 @@ class RetrieverStage(Stage):
                 EarlyStoppingCallback(early_stopping_patience=config.patience),
             ],
         )
-        resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-        if resume:
-            console.print(f"{self.name}: resuming from {resume}")
+        resume = last_checkpoint(checkpoints, console, self.name)
         started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=resume)
         train_seconds = time.perf_counter() - started

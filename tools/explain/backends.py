@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from knowledge.models import prepared_base
 from tools.explain.prompt import PROMPT_VERSION, Messages
 from tools.explain.templates import approx_tokens
 
@@ -74,7 +75,7 @@ class LocalBackend(ExplanationBackend):
                 pass
             else:
                 return cls.from_adapter(settings, folder, manifest, batch_size=batch_size)
-        folder, manifest = resolve_base(settings, settings.llm_model)
+        folder, manifest = prepared_base(settings, settings.llm_model)
         model, tokenizer = load_causal_lm(folder)
         return cls(model, tokenizer, name=manifest.name, languages=manifest.languages, batch_size=batch_size)
 
@@ -92,7 +93,7 @@ class LocalBackend(ExplanationBackend):
                 f"{manifest.name} was trained on prompt version {version!r}, this code prompts version "
                 f"{PROMPT_VERSION!r}; retrain with `craft train {STAGE}`"
             )
-        base_folder, _ = resolve_base(settings, manifest.base_model)
+        base_folder, _ = prepared_base(settings, manifest.base_model)
         model, tokenizer = load_causal_lm(base_folder)
         # merged into the base weights: generation at the base model's speed
         model = PeftModel.from_pretrained(model, str(folder), local_files_only=True).merge_and_unload()
@@ -132,22 +133,6 @@ class LocalBackend(ExplanationBackend):
             new = generated[:, batch["input_ids"].shape[1] :]
             out += [t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
         return out
-
-
-def resolve_base(settings: Settings, name: str) -> tuple[Path, ModelManifest]:
-    """The prepared base model ``name`` itself, never a fine-tune standing in for it: an adapter needs the
-    weights it was trained on."""
-    from knowledge.models import MANIFEST, ModelMissing, model_path, read_manifest, resolve
-
-    folder, manifest = resolve(settings, name)
-    if manifest.name == name:
-        return folder, manifest
-    folder = model_path(settings, name)
-    if not (folder / MANIFEST).exists():
-        raise ModelMissing(
-            f"base model {name!r} is not prepared in {settings.model_dir}; run `craft models prepare`"
-        )
-    return folder, read_manifest(folder)
 
 
 def load_causal_lm(folder: Path) -> tuple[Any, Any]:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from craft.settings import Settings, get_settings
-from knowledge.models import ModelManifest, ModelMissing, model_path, read_manifest, resolve
+from knowledge.models import ModelManifest, ModelMissing, prepared_base, resolve
 from tools.retrieval.base import RetrievalQuery, Retriever, ScoredCourse
 from tools.retrieval.corpus import CourseCorpus
 from tools.retrieval.rerank import blend
@@ -386,21 +386,12 @@ def resolve_llm_ranker(settings: Settings, name: str = LLM_RANKER) -> tuple[Path
 
 
 def resolve_base(settings: Settings, name: str) -> tuple[Path, ModelManifest]:
-    """The base model ``name`` itself: an adapter needs the weights it was trained on, not a fine-tune.
-
-    ``resolve`` would hand back a registered fine-tune standing in for ``name``; then the prepared base
-    folder of that name is used instead.
-    """
+    """The base model ``name`` itself (an adapter needs the weights it was trained on), or
+    ``LLMRankerMissing``."""
     try:
-        folder, manifest = resolve(settings, name)
+        return prepared_base(settings, name)
     except ModelMissing as error:
-        raise LLMRankerMissing(f"base model {name!r} is missing: {error}") from error
-    if manifest.name == name:
-        return folder, manifest
-    folder = model_path(settings, name)
-    if not (folder / "manifest.json").exists():
-        raise LLMRankerMissing(f"base model {name!r} is not prepared in {settings.model_dir}")
-    return folder, read_manifest(folder)
+        raise LLMRankerMissing(str(error)) from error
 
 
 def load_causal_lm(folder: Path, adapter: Path | None = None, *, merge: bool = True) -> tuple[Any, Any]:
