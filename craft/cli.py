@@ -481,31 +481,35 @@ def recommend(
 
 
 @app.command()
-def chat(lang: Lang = "en") -> None:
-    """Terminal lookup chat: a job title shows its skills; 'skills: …' finds skills; 'quit' ends."""
-    from tools.lookup import InvalidQuery, find_occupations, find_skills, get_occupation
+def chat(
+    conversation: Annotated[
+        str, typer.Option(help="Conversation id: the same id continues a stored conversation.")
+    ] = "terminal",
+    explain: Annotated[bool, typer.Option(help="Write course explanations (model or template).")] = True,
+) -> None:
+    """Talk to the advisor in the terminal (streamed); 'quit' leaves, the conversation is kept."""
+    import asyncio
 
-    out.print("Name the job you want (or 'skills: what you know'); 'quit' to leave.")
-    for line in sys.stdin if not sys.stdin.isatty() else iter(lambda: input("> "), None):
-        text = line.strip()
-        if text.lower() in {"quit", "exit", ":q"}:
-            break
-        try:
-            if text.lower().startswith(("skills:", "skill:")):
-                found = find_skills(text.split(":", 1)[1], lang)
-                out.print("; ".join(f"{s.label} ({s.score:.2f})" for s in found) or "No ESCO skill found.")
-                continue
-            candidates = find_occupations(text, lang)
-        except InvalidQuery as error:
-            out.print(str(error))
-            continue
-        if not candidates:
-            out.print("I could not match that to an occupation; try another title.")
-            continue
-        best = get_occupation(candidates[0].uri, lang)
-        out.print(f"[bold]{best.label}[/bold]: " + "; ".join(s.label for s in best.essential_skills[:12]))  # type: ignore[union-attr]
-        if len(candidates) > 1:
-            out.print("Also: " + ", ".join(c.label for c in candidates[1:]))
+    from agent.advisor import Advisor
+
+    async def run() -> None:
+        async with Advisor(get_settings(), explain=explain) as advisor:
+            if await advisor.exists(conversation):
+                state = await advisor.state(conversation)
+                out.print(f"[dim]Continuing conversation {conversation!r} ({state.turn} turns).[/dim]")
+            else:
+                out.print("Tell me the job you would like to have ('quit' to leave).")
+            lines = sys.stdin if not sys.stdin.isatty() else iter(lambda: input("> "), None)
+            for line in lines:
+                text = line.rstrip("\n")
+                if text.strip().lower() in {"quit", "exit", ":q"}:
+                    break
+                async for event in advisor.stream(conversation, text):
+                    if event["event"] == "token":
+                        out.print(event["text"], end="", markup=False, highlight=False)
+                out.print()
+
+    asyncio.run(run())
 
 
 @app.command()
@@ -618,6 +622,21 @@ def eval_command(
     dense_model: Annotated[
         str | None, typer.Option(help="Encoder of the dense system (default: the English model).")
     ] = None,
+    through: Annotated[
+        str | None,
+        typer.Option(
+            help="'agent': also replay each occupation as a conversation through the advisor (system "
+            "'agent') next to its direct path routed, which becomes the baseline."
+        ),
+    ] = None,
+    have_skills: Annotated[
+        int | None,
+        typer.Option(
+            "--have-skills",
+            help="Essential skills each simulated user has (removed from every system's gap; the agent "
+            "replay states them). Default 0, or 2 with --through agent.",
+        ),
+    ] = None,
 ) -> None:
     """Replay the split's occupations through each system: metrics with CIs, significance, report."""
     from evaluation.harness import SystemUnavailable, run_eval, summary_rows
@@ -628,6 +647,13 @@ def eval_command(
     if split_by not in ("occupation", "row"):
         _fail(f"unknown --split-by {split_by!r}: occupation or row")
     names = [s.strip() for s in systems.split(",") if s.strip()]
+    if through not in (None, "agent"):
+        _fail(f"unknown --through {through!r}: agent")
+    if through == "agent":
+        defaults = "bm25,tfidf,random,popularity"
+        names = ["routed", "agent"] if systems == defaults else list(dict.fromkeys([*names, "agent"]))
+        baseline = baseline or "routed"
+        have_skills = 2 if have_skills is None else have_skills
     try:
         results = run_eval(
             get_settings(),
@@ -642,6 +668,7 @@ def eval_command(
             baseline=baseline,
             dense_model=dense_model,
             console=console,
+            have_skills=have_skills or 0,
         )
     except (SnapshotMissing, FileNotFoundError) as error:
         _fail(f"{error} (run `craft setup` or `craft data enrich`)", code=2)

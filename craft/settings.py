@@ -52,6 +52,24 @@ class Settings(BaseSettings):
     openai_api_key: str = Field("EMPTY", description="Key for the OpenAI-compatible endpoint.")
     openai_model: str | None = Field(None, description="Model (or LoRA adapter) name on that endpoint.")
 
+    # --- the advisor agent ----------------------------------------------------------------------
+    agent_ranker: Literal["first-stage", "cross-encoder", "llm"] = Field(
+        "first-stage",
+        description="Re-ranker of the agent's course list. The trained cross-encoder and LLM ranker improve "
+        "silver but lower gold nDCG@10 (docs/benchmarks.md), so the first stage ranks by default.",
+    )
+    explain_backend: Literal["auto", "local", "openai", "template"] = Field(
+        "auto", description="Where course explanations come from (auto: openai when llm_backend says so)."
+    )
+    agent_understanding: Literal["rules", "llm"] = Field(
+        "rules", description="llm: an OpenAI-compatible chat model reads messages (rules as fallback)."
+    )
+    checkpoint_url: str = Field(
+        "sqlite:///var/conversations.sqlite",
+        description="Conversation memory: sqlite:///PATH (embedded) or postgresql://… (at scale).",
+    )
+    max_message_chars: int = Field(8000, description="Longer messages are refused with a clear message.")
+
     # --- indexes ---------------------------------------------------------------------------------
     index_sample: int | None = Field(
         None,

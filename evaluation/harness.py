@@ -39,6 +39,7 @@ Conventions (also written to ``run.json`` next to the report):
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -123,7 +124,27 @@ def base_system(name: str) -> str:
     return name.removesuffix(COVERAGE_SUFFIX).removesuffix(CROSS_ENCODER_SUFFIX).removesuffix(LLM_SUFFIX)
 
 
+AGENT = "agent"  # the advisor replayed as scripted conversations (evaluation.through_agent)
+
+
+def stated_skills(kb: KnowledgeBase, occupation: str, n: int, lang: str = LANG) -> set[str]:
+    """The first ``n`` essential skills (ESCO order) whose label reads as one list item (no comma, "and",
+    "or"): the skills a replayed user says they have, removed from the gap of the direct path alike."""
+    chosen: list[str] = []
+    if n <= 0:
+        return set()
+    for uri, relation in kb.occupation_skills.get(occupation, []):
+        label = kb.skills[uri].label(lang)
+        if relation == "essential" and not re.search(r",|\b(?:and|or|und|oder)\b", label):
+            chosen.append(uri)
+        if len(chosen) == n:
+            break
+    return set(chosen)
+
+
 def known_system(name: str) -> bool:
+    if name == AGENT:
+        return True
     once = name.count(COVERAGE_SUFFIX) <= 1 and name.count(CROSS_ENCODER_SUFFIX) <= 1
     once = once and name.count(LLM_SUFFIX) <= 1
     return base_system(name) in BASE_SYSTEMS and once
@@ -179,6 +200,10 @@ class SystemFactory:
             return self._cross_encoder(name.removesuffix(CROSS_ENCODER_SUFFIX))
         if name.endswith(LLM_SUFFIX):
             return self._llm_ranker(name.removesuffix(LLM_SUFFIX))
+        if name == AGENT:
+            from evaluation.through_agent import AgentReplay
+
+            return AgentReplay(self.settings, self.kb)
         if name == "bm25":
             return BM25Retriever(self.corpus)
         if name == "tfidf":
@@ -465,6 +490,7 @@ def run_eval(
     baseline: str | None = None,
     dense_model: str | None = None,
     console: Console | None = None,
+    have_skills: int = 0,
 ) -> list[SystemResult]:
     """Evaluate ``systems`` on one ground truth and split; writes the report into ``out_dir``.
 
@@ -500,7 +526,9 @@ def run_eval(
             f"no occupation of split {split!r} (by {split_by}) has a relevant course in {truth.name}"
         )
     qrels = qrels.restrict(queries)
-    built = {occ: build_query(kb, occ, lang=lang) for occ in queries}
+    built = {
+        occ: build_query(kb, occ, stated_skills(kb, occ, have_skills, lang), lang=lang) for occ in queries
+    }
 
     corpus = CourseCorpus.from_knowledge(kb)
     factory = SystemFactory(settings, kb, corpus, course_skills, dense_model, console)
@@ -516,6 +544,7 @@ def run_eval(
 
     results: list[SystemResult] = []
     skipped: dict[str, str] = {}
+    replay_stats: dict[str, object] | None = None
     for name in dict.fromkeys(systems):
         try:
             retriever = factory.get(name)
@@ -532,6 +561,9 @@ def run_eval(
             hits = retriever.retrieve(built[occ], k)
             seconds.append(time.perf_counter() - tick)
             run[occ] = [(h.course_id, h.score) for h in hits]
+        if name == AGENT:
+            replay_stats = retriever.stats.summary()  # type: ignore[attr-defined]
+            retriever.close()  # type: ignore[attr-defined]
         evaluation = evaluate_run(qrels, run, k)
         ooc = out_of_catalog_rate(run, catalog_ids, k)
         if ooc > 0 and console:
@@ -592,8 +624,12 @@ def run_eval(
         retriever=factory.retriever,
         catalog_size=catalog_size,
         seconds=round(time.perf_counter() - started, 2),
-        notes=[*NOTES, ROW_SPLIT_WARNING] if split_by == "row" else NOTES,
+        notes=[*NOTES, ROW_SPLIT_WARNING] if split_by == "row" else list(NOTES),
     )
+    if have_skills:
+        info.notes.append(f"each simulated user states {have_skills} essential skills (removed from the gap)")
+    if replay_stats is not None:
+        info.notes.append(f"agent replay: {replay_stats}")
     (out_dir / "run.json").write_text(info.model_dump_json(indent=2) + "\n", encoding="utf-8")
     _append_run_notes(out_dir / "report.md", info)
     return results

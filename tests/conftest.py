@@ -48,3 +48,10 @@ def enriched_settings(real_settings: Settings) -> Settings:
     kb = get_knowledge(real_settings)
     enrich_courses(real_settings, kb, default_extractors(real_settings, kb), progress=False)
     return real_settings
+
+
+@pytest.fixture(scope="session")
+def agent_settings(enriched_settings: Settings) -> Settings:
+    """The advisor over the real knowledge base with in-memory conversations and template explanations (the
+    model-written explanations have their own tests), so dialogues run in seconds."""
+    return enriched_settings.model_copy(update={"checkpoint_url": ":memory:", "explain_backend": "template"})

@@ -8,7 +8,9 @@ catalog alone (same ranking as without ``live``) and says so in ``notice``."""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+import re
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,8 +19,9 @@ from knowledge.course_skills import TABLE_FILE, course_store, load_course_skills
 from knowledge.store import KnowledgeBase, get_knowledge
 from tools.live_courses import live_course_skills, merge_live, search_live_courses
 from tools.lookup import find_occupations, find_skills
-from tools.retrieval.base import Filters, Retriever
+from tools.retrieval.base import Filters, RetrievalQuery, Retriever
 from tools.retrieval.corpus import CourseCorpus
+from tools.retrieval.diversity import coverage_rerank
 from tools.retrieval.query import build_query
 from tools.retrieval.registry import course_retriever
 
@@ -31,6 +34,8 @@ class CoveredSkill(BaseModel):
 
 
 class Recommendation(BaseModel):
+    """A catalog course as a card: what it is, what it costs, which gap skills it teaches."""
+
     model_config = ConfigDict(extra="forbid")
 
     course_id: str
@@ -39,6 +44,13 @@ class Recommendation(BaseModel):
     title: str
     score: float
     covers: list[CoveredSkill] = Field(description="Gap skills (ESCO) this course teaches.")
+    provider: str | None = None
+    language: str | None = None
+    level: str | None = None
+    format: str | None = None
+    price: float | None = None
+    currency: str | None = None
+    free: bool | None = None
 
 
 class RecommendResult(BaseModel):
@@ -83,6 +95,125 @@ def _course_skills(settings: Settings) -> dict[str, set[str]]:
         _skills_cache.clear()
         _skills_cache[key] = load_course_skills(settings)
     return _skills_cache[key]
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def course_card(
+    row: Any, course_id: str, score: float, course_skills: set[str], gap_labels: dict[str, str]
+) -> Recommendation:
+    """The card of one catalog row; ``covers`` are the gap skills it teaches, in label order."""
+    covers = [
+        CoveredSkill(uri=s, label=gap_labels[s])
+        for s in sorted(course_skills & set(gap_labels), key=gap_labels.get)
+    ]
+    free = row.free if isinstance(row.free, bool) else None
+    return Recommendation(
+        course_id=course_id,
+        source=row.source,
+        url=_text(row.url),
+        title=row.title,
+        score=score,
+        covers=covers,
+        provider=_text(row.provider),
+        language=_text(row.language),
+        level=_text(row.level),
+        format=_text(row.format),
+        price=_number(row.price),
+        currency=_text(row.currency),
+        free=free,
+    )
+
+
+Ranker = Literal["first-stage", "cross-encoder", "llm"]
+
+
+class CourseFinder:
+    """The agent's course search: the product retriever, hard exclusions (disliked or taken courses, topics
+    the user skips), an optional re-ranker over the top 20 and a coverage-aware order of the final list."""
+
+    def __init__(self, settings: Settings | None = None, *, ranker: Ranker = "first-stage") -> None:
+        self.settings = settings or get_settings()
+        self.kb = get_knowledge(self.settings)
+        self.corpus, first = _retriever(self.kb, self.settings)
+        self.ranker = ranker
+        self.retriever: Retriever = first
+        if ranker == "cross-encoder":
+            from tools.retrieval.rerank import (
+                CrossEncoderReranker,
+                blend_alpha,
+                load_reranker,
+                resolve_reranker,
+            )
+
+            alpha = blend_alpha(resolve_reranker(self.settings)[1])
+            self.retriever = CrossEncoderReranker(
+                first, self.corpus, load_reranker(self.settings), alpha=alpha
+            )
+        elif ranker == "llm":
+            from tools.retrieval.llm_rank import LLMRanker, blend_alpha, load_llm_scorer, resolve_llm_ranker
+
+            alpha = blend_alpha(resolve_llm_ranker(self.settings)[1])
+            self.retriever = LLMRanker(first, self.corpus, load_llm_scorer(self.settings), alpha=alpha)
+
+    def find(
+        self,
+        query: RetrievalQuery,
+        k: int = 5,
+        *,
+        exclude_ids: set[str] | None = None,
+        exclude_terms: list[str] | None = None,
+        coverage_weight: float = 0.0,
+        coverage_depth: int | None = None,
+    ) -> list[Recommendation]:
+        """Top ``k`` courses for ``query`` that break no filter and no exclusion; fewer when fewer qualify
+        (never padded). The list is re-ordered so together the courses cover more of the gap."""
+        exclude_ids = exclude_ids or set()
+        terms = [t.lower() for t in exclude_terms or [] if t.strip()]
+        depth = max(20, coverage_depth or k, k) + len(exclude_ids)
+        hits = [
+            h
+            for h in self.retriever.retrieve(query, depth)
+            if h.course_id not in exclude_ids and not self._mentions(h.course_id, terms)
+        ]
+        skills = _course_skills(self.settings)
+        # Off by default: drawing courses from deeper for coverage (routed+cov, depth 50) cost gold nDCG@10
+        # 0.81 → 0.54 and re-ordering within the top k cost 0.03 for no coverage gain (docs/benchmarks.md),
+        # so the list keeps the retriever's order and the learning path tells the user what covers what.
+        if coverage_weight > 0:
+            ordered = coverage_rerank(
+                hits[: coverage_depth or k], skills, query.gap, k, weight=coverage_weight
+            )
+        else:
+            ordered = hits[:k]
+        gap_labels = {g.uri: g.label for g in query.gap}
+        rows = self.corpus.courses
+        return [
+            course_card(
+                rows.iloc[self.corpus.position[h.course_id]],
+                h.course_id,
+                h.score,
+                skills.get(h.course_id, set()),
+                gap_labels,
+            )
+            for h in ordered
+        ]
+
+    def _mentions(self, course_id: str, terms: list[str]) -> bool:
+        if not terms:
+            return False
+        title = str(self.corpus.courses.title.iloc[self.corpus.position[course_id]]).lower()
+        return any(re.search(rf"\b{re.escape(t)}\b", title) for t in terms)
 
 
 def _resolve_occupation(kb: KnowledgeBase, occupation: str, lang: str) -> str | None:
@@ -138,24 +269,16 @@ def recommend(
             query = query.model_copy(update=update)
     ranked = retriever.retrieve(query, k)
     gap_labels = {g.uri: g.label for g in query.gap}
-    results = []
-    for hit in ranked:
-        row = corpus.courses.iloc[corpus.position[hit.course_id]]
-        covers = [
-            CoveredSkill(uri=s, label=gap_labels[s])
-            for s in sorted(course_skills.get(hit.course_id, set()) & set(gap_labels), key=gap_labels.get)
-        ]
-        url = row.url if isinstance(row.url, str) else None
-        results.append(
-            Recommendation(
-                course_id=hit.course_id,
-                source=row.source,
-                url=url,
-                title=row.title,
-                score=hit.score,
-                covers=covers,
-            )
+    results = [
+        course_card(
+            corpus.courses.iloc[corpus.position[hit.course_id]],
+            hit.course_id,
+            hit.score,
+            course_skills.get(hit.course_id, set()),
+            gap_labels,
         )
+        for hit in ranked
+    ]
     if len(results) < k:
         notices.append(f"Only {len(results)} courses match the filters.")
     return RecommendResult(

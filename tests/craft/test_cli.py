@@ -119,10 +119,22 @@ def test_lookup_rejects_overlong_text(real_settings: Settings) -> None:
 
 
 @pytest.mark.data
-def test_chat_answers_from_stdin(real_settings: Settings) -> None:
-    result = runner.invoke(app, ["chat"], input="baker\nskills: SQL\nquit\n")
-    assert result.exit_code == 0, result.output
-    assert "baker" in result.output and "SQL" in result.output
+def test_chat_talks_to_the_advisor_and_keeps_the_conversation(
+    real_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRAFT_CHECKPOINT_URL", f"sqlite:///{tmp_path / 'chat.sqlite'}")
+    get_settings.cache_clear()
+    try:
+        args = ["chat", "--no-explain", "--conversation", "cli-test"]
+        result = runner.invoke(app, args, input="I'd like to become a baker\nquit\n")
+        assert result.exit_code == 0, result.output
+        assert "baker" in result.output and "What do you already know?" in result.output
+        again = runner.invoke(app, args, input="I know SQL\nquit\n")
+        assert again.exit_code == 0, again.output
+        assert "Continuing conversation 'cli-test' (1 turns)" in again.output
+        assert "SQL" in again.output and "1. **" in again.output  # the course list for the stored goal
+    finally:
+        get_settings.cache_clear()
 
 
 @pytest.mark.data
@@ -138,7 +150,10 @@ def test_recommend_json_contract(real_settings: Settings) -> None:
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert len(rows) == 10
-    assert set(rows[0]) == {"course_id", "source", "url", "title", "score", "covers"}
+    assert set(rows[0]) == {
+        "course_id", "source", "url", "title", "score", "covers",
+        "provider", "language", "level", "format", "price", "currency", "free",
+    }  # fmt: skip
     catalog = set(kb.courses.id)
     assert all(r["course_id"] in catalog for r in rows)  # never a course outside the catalog
     have_sql = "http://data.europa.eu/esco/skill/598de5b0-5b58-4ea7-8058-a4bc4d18c742"

@@ -7,15 +7,21 @@ and the reason is kept, so the caller (the agent) can report how often output fa
 language the backend does not write (German with the English SmolLM2 adapter) and every sheet when the
 backend fails get the template directly.
 
+Grounding happens twice where it can: the local backend decodes quoted spans only as the sheet's own texts
+(its course title, occupation, skills: prefix-trie constrained decoding), so a named course is in the catalog
+by construction; a remote backend cannot be constrained, so an invalid answer is asked for once more with
+the validator's reason (``retries``) before the template takes over.
+
 ``stream`` yields the explanations batch by batch in input order, so cards can be shown first and their
-explanations filled in as they come.
+explanations filled in as they come; ``stream_one`` yields one explanation's text as it is written, then
+the validated ``Explanation`` that replaces it.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -23,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tools.explain.backends import BackendError, ExplanationBackend, LocalBackend, OpenAIBackend
 from tools.explain.facts import FactSheet
-from tools.explain.prompt import messages
+from tools.explain.prompt import Messages, messages
 from tools.explain.templates import MAX_TOKENS, TokenCounter, template_explanation
 from tools.explain.validate import FaithfulnessChecker, checker_for
 
@@ -51,6 +57,7 @@ class Explanation(BaseModel):
     fallback_reason: str | None = Field(None, description="Why the model's text was not used.")
     candidate: str | None = Field(None, description="The rejected model text, for diagnostics.")
     tokens: int = 0
+    attempts: int = Field(0, description="Backend answers asked for (a regeneration counts; 0: none).")
 
 
 @dataclass
@@ -59,6 +66,7 @@ class FallbackStats:
 
     model: int = 0
     template: int = 0
+    regenerated: int = 0  # sheets whose first answer failed validation and were asked again
     reasons: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -106,6 +114,12 @@ def trim_to_budget(text: str, count_tokens: TokenCounter, max_tokens: int) -> st
     return kept or text
 
 
+RETRY = (
+    "That answer cannot be used: {reason}. Answer again in one or two short sentences, using only the facts "
+    "given."
+)
+
+
 class ExplanationGenerator:
     """Backend candidates, validated, with the grounded template as fallback (see the module docstring)."""
 
@@ -116,12 +130,16 @@ class ExplanationGenerator:
         *,
         max_tokens: int = MAX_TOKENS,
         seed: int = 0,
+        retries: int | None = None,
     ) -> None:
+        """``retries``: regenerations of an invalid answer before the template (default: the backend's
+        ``regenerations``: one for a remote model, none for the constrained local one)."""
         self.backend = backend
         self.max_tokens = max_tokens
         self.seed = seed
         self.count_tokens = backend.count_tokens if backend is not None else checker.count_tokens
         self.checker = checker.with_counter(self.count_tokens, max_tokens)
+        self.retries = retries if retries is not None else backend.regenerations if backend is not None else 0
         self.stats = FallbackStats()
 
     @classmethod
@@ -147,7 +165,9 @@ class ExplanationGenerator:
             chosen = LocalBackend.from_registry(settings)
         return cls(checker, chosen, **kwargs)  # type: ignore[arg-type]
 
-    def template(self, sheet: FactSheet, reason: str | None, candidate: str | None = None) -> Explanation:
+    def template(
+        self, sheet: FactSheet, reason: str | None, candidate: str | None = None, *, attempts: int = 0
+    ) -> Explanation:
         text = template_explanation(
             sheet, seed=self.seed, max_tokens=self.max_tokens, count_tokens=self.count_tokens
         )
@@ -161,17 +181,18 @@ class ExplanationGenerator:
             fallback_reason=reason,
             candidate=candidate,
             tokens=self.count_tokens(text),
+            attempts=attempts,
         )
 
     def trim(self, text: str) -> str:
         return trim_to_budget(text, self.count_tokens, self.max_tokens)
 
-    def judge(self, sheet: FactSheet, candidate: str) -> Explanation:
+    def judge(self, sheet: FactSheet, candidate: str, *, attempts: int = 1) -> Explanation:
         """Keep the backend's ``candidate`` when valid, else the template with the reason."""
         text = self.trim(candidate)
         verdict = self.checker.check(text, sheet)
         if not verdict.ok:
-            return self.template(sheet, verdict.reason, candidate)
+            return self.template(sheet, verdict.reason, candidate, attempts=attempts)
         assert self.backend is not None
         return Explanation(
             course_id=sheet.course.id,
@@ -181,32 +202,69 @@ class ExplanationGenerator:
             source="model",
             model=self.backend.name,
             tokens=verdict.tokens,
+            attempts=attempts,
         )
+
+    def _unsupported(self, sheet: FactSheet) -> Explanation | None:
+        """The template when ``sheet`` cannot go to the backend (none, or not in its languages), else None."""
+        if self.backend is None:
+            return self.template(sheet, None)
+        if sheet.language not in self.backend.languages:
+            return self.template(sheet, f"no model for language {sheet.language!r}")
+        return None
+
+    def titles(self, sheet: FactSheet) -> list[str] | None:
+        """What the backend may quote for ``sheet`` (its own texts: the course title is the only course),
+        or None when the backend cannot constrain decoding."""
+        return sheet.allowed_texts() if self.backend is not None and self.backend.constrains_titles else None
+
+    def retry_messages(self, sheet: FactSheet, failed: Explanation) -> Messages:
+        """The sheet's prompt, the rejected answer and the validator's reason: the regeneration request."""
+        return [
+            *messages(sheet),
+            {"role": "assistant", "content": failed.candidate or ""},
+            {"role": "user", "content": RETRY.format(reason=failed.fallback_reason or "not valid")},
+        ]
+
+    def _generate(self, sheets: Sequence[FactSheet], conversations: Sequence[Messages]) -> list[str]:
+        assert self.backend is not None
+        titles = [self.titles(s) for s in sheets]
+        kwargs = {"titles": titles} if self.backend.constrains_titles else {}
+        candidates = self.backend.generate(conversations, max_new_tokens=self.max_tokens, **kwargs)
+        if len(candidates) != len(conversations):
+            raise BackendError(f"{self.backend.name} answered {len(candidates)} of {len(conversations)}")
+        return candidates
+
+    def _answer(
+        self, sheets: Sequence[FactSheet], conversations: Sequence[Messages], *, attempt: int = 1
+    ) -> list[Explanation]:
+        """Judged backend answers, in one call per attempt; invalid ones are asked again (with the reason)
+        until ``retries`` run out; a failing backend gives the template."""
+        try:
+            candidates = self._generate(sheets, conversations)
+        except BackendError as error:
+            return [self.template(s, f"backend error: {error}", attempts=attempt) for s in sheets]
+        out = [self.judge(s, c, attempts=attempt) for s, c in zip(sheets, candidates, strict=True)]
+        again = [k for k, e in enumerate(out) if e.source == "template"]
+        if again and attempt <= self.retries:
+            self.stats.regenerated += len(again)
+            retried = self._answer(
+                [sheets[k] for k in again],
+                [self.retry_messages(sheets[k], out[k]) for k in again],
+                attempt=attempt + 1,
+            )
+            for k, explanation in zip(again, retried, strict=True):
+                out[k] = explanation
+        return out
 
     def explain(self, sheets: Sequence[FactSheet]) -> list[Explanation]:
         """One explanation per sheet, in order; the model-eligible sheets go to the backend in one call."""
-        results: list[Explanation | None] = [None] * len(sheets)
-        eligible: list[int] = []
-        for i, sheet in enumerate(sheets):
-            if self.backend is None:
-                results[i] = self.template(sheet, None)
-            elif sheet.language not in self.backend.languages:
-                results[i] = self.template(sheet, f"no model for language {sheet.language!r}")
-            else:
-                eligible.append(i)
+        results: list[Explanation | None] = [self._unsupported(s) for s in sheets]
+        eligible = [i for i, r in enumerate(results) if r is None]
         if eligible:
-            assert self.backend is not None
-            conversations = [messages(sheets[i]) for i in eligible]
-            try:
-                candidates = self.backend.generate(conversations, max_new_tokens=self.max_tokens)
-            except BackendError as error:
-                for i in eligible:
-                    results[i] = self.template(sheets[i], f"backend error: {error}")
-            else:
-                if len(candidates) != len(eligible):
-                    raise BackendError(f"{self.backend.name} answered {len(candidates)} of {len(eligible)}")
-                for i, candidate in zip(eligible, candidates, strict=True):
-                    results[i] = self.judge(sheets[i], candidate)
+            answers = self._answer([sheets[i] for i in eligible], [messages(sheets[i]) for i in eligible])
+            for i, explanation in zip(eligible, answers, strict=True):
+                results[i] = explanation
         done = [r for r in results if r is not None]
         for explanation in done:
             self.stats.add(explanation)
@@ -216,3 +274,30 @@ class ExplanationGenerator:
         """``explain`` batch by batch, yielding each explanation as soon as its batch is done."""
         for start in range(0, len(sheets), batch_size):
             yield from self.explain(sheets[start : start + batch_size])
+
+    def stream_one(self, sheet: FactSheet) -> Iterator[str | Explanation]:
+        """Text deltas of ``sheet``'s explanation as the backend writes them, then the final ``Explanation``:
+        its text replaces the streamed one (trimmed, regenerated or the template when the stream failed
+        validation). Without a backend, or in a language it lacks: only the template ``Explanation``."""
+        final = self._unsupported(sheet)
+        if final is None:
+            final = yield from self._stream_model(sheet)
+        self.stats.add(final)
+        yield final
+
+    def _stream_model(self, sheet: FactSheet) -> Generator[str, None, Explanation]:
+        assert self.backend is not None
+        titles = self.titles(sheet)
+        kwargs = {"titles": titles} if titles is not None else {}
+        pieces: list[str] = []
+        try:
+            for delta in self.backend.stream(messages(sheet), max_new_tokens=self.max_tokens, **kwargs):
+                pieces.append(delta)
+                yield delta
+        except BackendError as error:
+            return self.template(sheet, f"backend error: {error}", attempts=1)
+        first = self.judge(sheet, "".join(pieces).strip())
+        if first.source == "model" or self.retries < 1:
+            return first
+        self.stats.regenerated += 1  # not streamed: the caller shows the final text in place of the stream
+        return self._answer([sheet], [self.retry_messages(sheet, first)], attempt=2)[0]

@@ -109,7 +109,8 @@ def test_openai_backend_request_and_fallback(sheets: list[FactSheet], checker: F
         assert request.url.path == "/v1/chat/completions"
         assert request.headers["Authorization"] == "Bearer secret"
         title = _course_title(body["messages"][-1]["content"])
-        return httpx.Response(200, json={"choices": [{"message": {"content": f' "{title}" suits you. '}}]})
+        message = {"role": "assistant", "content": f' "{title}" suits you. '}  # servers always send the role
+        return httpx.Response(200, json={"choices": [{"message": message}]})
 
     client = httpx.Client(transport=httpx.MockTransport(answer), headers={"Authorization": "Bearer secret"})
     backend = OpenAIBackend("http://vllm:8000/v1/", "explainer", client=client, workers=2)

@@ -1,0 +1,1 @@
+"""The advisor agent: a LangGraph conversation over the tools (lookup, retrieval, explanations)."""
