@@ -62,9 +62,13 @@ class Services:
         """Load everything now (server start-up, benchmarks) instead of on the first user's turn."""
         from tools.lookup import find_occupations, find_skills
 
-        find_occupations("data analyst", "en", k=1)
+        from tools.retrieval.query import build_query
+
+        found = find_occupations("data analyst", "en", k=1)
         find_skills("SQL", "en", k=1)
-        _ = self.finder
+        if found:  # one query per language loads every encoder the routing may use
+            for lang in ("en", "de"):
+                self.finder.find(build_query(self.kb, found[0].uri, lang=lang), 5)
         if explain:
             _ = self.generator
 

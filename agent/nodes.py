@@ -527,14 +527,15 @@ async def recommend(state: AdvisorState, runtime: Ctx) -> dict[str, Any]:
     if update.intent == Intent.MORE_LIKE:
         rejected |= set(state.current)
     terms = [s.wording for s in state.skills_skip if not s.uri]
-    found = await asyncio.to_thread(services.finder.find, query, k, exclude_ids=rejected, exclude_terms=terms)
     essential_missing = [g for g in query.gap if g.essential]
-    if found:
+    if update.intent != Intent.MORE_LIKE:  # said before the search: the first token does not wait for it
         if essential_missing:
             examples = R.join([g.label for g in essential_missing[:3]], lang)
             reply.add(R.say("gap", lang, essential=len(essential_missing), examples=examples))
         else:
             reply.add(R.say("no_gap", lang, label=state.occupation.label))
+    found = await asyncio.to_thread(services.finder.find, query, k, exclude_ids=rejected, exclude_terms=terms)
+    if found:
         if update.intent != Intent.MORE_LIKE:
             reply.add(R.say("intro", lang, n=len(found), label=state.occupation.label))
     turn_courses = [

@@ -517,14 +517,19 @@ def bench(
     out_dir: Annotated[Path, typer.Option("--out", help="Where figures are written.")] = Path("docs"),
     queries: Annotated[int, typer.Option(help="Held-out labels per language and kind.")] = 1000,
     suite: Annotated[
-        str, typer.Option(help="linking, retrieval or all (retrieval: throughput, latency, ANN recall).")
+        str,
+        typer.Option(
+            help="linking, retrieval, agent or all (retrieval: throughput, latency, ANN recall; agent: turn "
+            "latency, time to first token, RSS)."
+        ),
     ] = "linking",
     sample: Annotated[int, typer.Option(help="Courses embedded for the retrieval throughput.")] = 512,
     occupations: Annotated[int, typer.Option(help="Occupation queries for retrieval latency/recall.")] = 100,
+    conversations: Annotated[int, typer.Option(help="Scripted conversations of the agent suite.")] = 20,
 ) -> None:
-    """Linking/lookup (R@1/R@5/MRR, latency, build, memory) and retrieval-stage benchmarks."""
-    if suite not in ("linking", "retrieval", "all"):
-        _fail(f"unknown --suite {suite!r}: linking, retrieval or all")
+    """Linking/lookup (R@1/R@5/MRR, latency, build, memory), retrieval-stage and advisor-turn benchmarks."""
+    if suite not in ("linking", "retrieval", "agent", "all"):
+        _fail(f"unknown --suite {suite!r}: linking, retrieval, agent or all")
     if suite in ("linking", "all"):
         from evaluation.linking import run_benchmark
 
@@ -533,6 +538,10 @@ def bench(
         from evaluation.retrieval_bench import run_retrieval_bench
 
         run_retrieval_bench(get_settings(), out_dir, sample=sample, n_queries=occupations, console=console)
+    if suite in ("agent", "all"):
+        from evaluation.agent_bench import run_agent_bench
+
+        run_agent_bench(get_settings(), out_dir, conversations=conversations, console=console)
 
 
 @qrels_app.command("silver")
