@@ -61,7 +61,6 @@ class Services:
     def warm(self, explain: bool = True) -> None:
         """Load everything now (server start-up, benchmarks) instead of on the first user's turn."""
         from tools.lookup import find_occupations, find_skills
-
         from tools.retrieval.query import build_query
 
         found = find_occupations("data analyst", "en", k=1)

@@ -535,9 +535,8 @@ async def recommend(state: AdvisorState, runtime: Ctx) -> dict[str, Any]:
         else:
             reply.add(R.say("no_gap", lang, label=state.occupation.label))
     found = await asyncio.to_thread(services.finder.find, query, k, exclude_ids=rejected, exclude_terms=terms)
-    if found:
-        if update.intent != Intent.MORE_LIKE:
-            reply.add(R.say("intro", lang, n=len(found), label=state.occupation.label))
+    if found and update.intent != Intent.MORE_LIKE:
+        reply.add(R.say("intro", lang, n=len(found), label=state.occupation.label))
     turn_courses = [
         ShownCourse(
             **c.model_dump(exclude={"covers"}),
