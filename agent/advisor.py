@@ -16,8 +16,13 @@ from langchain_core.messages import HumanMessage
 from agent.context import AdvisorContext, Services, Understanding, get_services
 from agent.graph import build
 from agent.memory import open_checkpointer
-from agent.state import AdvisorState
+from agent.nodes import apply_feedback
+from agent.state import AdvisorState, Lang, Verdict
 from craft.settings import Settings, get_settings
+
+
+class UnknownCourse(LookupError):
+    """Feedback on a course this conversation never showed."""
 
 
 class Advisor:
@@ -75,6 +80,25 @@ class Advisor:
             yield chunk
         yield {"event": "done", "state": await self.state(conversation_id)}
 
+    async def create(self, conversation_id: str, *, language: Lang | None = None) -> AdvisorState:
+        """Start a conversation (optionally in a fixed reply language) before its first message."""
+        values: dict[str, Any] = {"language": language, "language_pinned": True} if language else {}
+        await self.graph.aupdate_state(self.config(conversation_id), values or {"turn": 0}, as_node="respond")
+        return await self.state(conversation_id)
+
+    async def feedback(
+        self, conversation_id: str, course_id: str, verdict: Verdict
+    ) -> tuple[AdvisorState, bool]:
+        """Record a verdict on a shown course outside a message (a button). Returns the state and whether
+        the list should be refreshed (dislike/taken). ``UnknownCourse`` when it was never shown here."""
+        state = await self.state(conversation_id)
+        course = next((c for c in state.shown if c.course_id == course_id), None)
+        if course is None:
+            raise UnknownCourse(f"course {course_id!r} was not recommended in this conversation")
+        update = apply_feedback(state, course, verdict)
+        await self.graph.aupdate_state(self.config(conversation_id), update, as_node="respond")
+        return await self.state(conversation_id), verdict != "like"
+
     async def state(self, conversation_id: str) -> AdvisorState:
         """The stored state (a fresh one for an unknown id)."""
         snapshot = await self.graph.aget_state(self.config(conversation_id))
@@ -95,4 +119,4 @@ def asdict_shallow(context: AdvisorContext) -> dict[str, Any]:
     return {name: getattr(context, name) for name in context.__dataclass_fields__}
 
 
-__all__ = ["Advisor"]
+__all__ = ["Advisor", "UnknownCourse"]

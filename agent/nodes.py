@@ -34,6 +34,7 @@ from agent.state import (
     Preferences,
     ShownCourse,
     SkippedSkill,
+    Verdict,
     next_phase,
 )
 from agent.understand import detect_language, parse
@@ -239,7 +240,16 @@ async def reset(state: AdvisorState, runtime: Ctx) -> dict[str, Any]:
 
 
 async def occupation(state: AdvisorState, runtime: Ctx) -> dict[str, Any]:
-    """Resolve the user's words (or their pick) to one ESCO occupation, or offer close candidates."""
+    """Resolve the user's words (or their pick) to one ESCO occupation, or offer close candidates; filters
+    said in the same message ("Bäcker, nur kostenlose Kurse") are kept whatever the lookup gives."""
+    result = await _occupation(state, runtime)
+    change = _update(state).preferences
+    if not change.empty():
+        result["preferences"] = _apply_preferences(state, change)
+    return result
+
+
+async def _occupation(state: AdvisorState, runtime: Ctx) -> dict[str, Any]:
     from tools.lookup import find_occupations, get_occupation
 
     update, lang = _update(state), state.language
@@ -446,15 +456,25 @@ async def feedback(state: AdvisorState, runtime: Ctx) -> dict[str, Any]:
         reply.add(R.say("more_like", lang, title=course.title))
         return {"reply": reply.text}
     verdict = update.verdict or "like"
+    result = apply_feedback(state, course, verdict)
+    reply.add(
+        R.say({"like": "liked", "dislike": "disliked", "taken": "taken"}[verdict], lang, title=course.title)
+    )
+    if verdict == "like":
+        result["intent"] = Intent.OTHER.value  # nothing to recompute
+    result["reply"] = reply.text
+    return result
+
+
+def apply_feedback(state: AdvisorState, course: ShownCourse, verdict: Verdict) -> dict[str, Any]:
+    """The state update of a verdict on a shown course (from a message or a feedback button): the verdict is
+    kept (a disliked or taken course is never shown again) and a taken course's skills become the user's."""
     shown = [
         c.model_copy(update={"feedback": verdict}) if c.course_id == course.course_id else c
         for c in state.shown
     ]
     result: dict[str, Any] = {"shown": shown}
-    reply.add(
-        R.say({"like": "liked", "dislike": "disliked", "taken": "taken"}[verdict], lang, title=course.title)
-    )
-    if verdict == "taken":  # its skills are the user's now
+    if verdict == "taken":
         known = {s.uri: s for s in state.skills_have}
         for skill in course.covers:
             known.setdefault(
@@ -462,9 +482,6 @@ async def feedback(state: AdvisorState, runtime: Ctx) -> dict[str, Any]:
                 KnownSkill(uri=skill.uri, label=skill.label, wording=course.title[:200], confidence=1.0),
             )
         result["skills_have"] = list(known.values())
-    if verdict == "like":
-        result["intent"] = Intent.OTHER.value  # nothing to recompute
-    result["reply"] = reply.text
     return result
 
 

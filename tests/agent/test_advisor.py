@@ -194,3 +194,24 @@ def test_llm_path_falls_back_to_rules_on_invalid_output_or_errors(agent_settings
     kb = get_knowledge()
     assert all(s.uri in kb.skills for s in states[2].skills_have)  # the LLM cannot add a non-ESCO skill
     assert SQL in {s.uri for s in states[2].skills_have}
+
+
+def test_feedback_button_and_create_with_language(agent_settings: Settings) -> None:
+    from agent.advisor import UnknownCourse
+
+    async def run() -> None:
+        async with Advisor(agent_settings, explain=False) as advisor:
+            created = await advisor.create("fb", language="de")
+            assert created.language == "de" and created.language_pinned
+            await advisor.send("fb", "Ich möchte Datenanalyst werden")
+            state = await advisor.send("fb", "noch nichts")
+            assert state.language == "de" and state.current
+            first = state.current[0]
+            state, refresh = await advisor.feedback("fb", first, "taken")
+            assert refresh and next(c for c in state.shown if c.course_id == first).feedback == "taken"
+            state = await advisor.send("fb", "zeig mir Kurse")
+            assert first not in state.current
+            with pytest.raises(UnknownCourse):
+                await advisor.feedback("fb", "udemy:not-shown", "like")
+
+    asyncio.run(run())
