@@ -34,8 +34,8 @@ def build(checkpointer: Any = None) -> Any:
     graph.add_conditional_edges("occupation", _after_occupation, ["skills", "respond"])
     # skills change the gap (kept for later when no goal is set yet)
     graph.add_conditional_edges("skills", _after_skills, ["gap", "respond"])
-    # preferences and skipped topics change the list
-    graph.add_edge("refine", "gap")
+    # preferences and skipped topics change the list (kept for later when no goal is set yet)
+    graph.add_conditional_edges("refine", _after_skills, ["gap", "respond"])
     # a dislike or "taken" replaces the list; a like is only noted
     graph.add_conditional_edges("feedback", nodes.after_feedback, ["gap", "respond"])
     # with the gap known: recommend, or first ask what the user knows

@@ -218,6 +218,8 @@ def route(state: AdvisorState) -> str:
         Intent.RECOMMEND: "gap",
     }
     node = table.get(intent, "respond")
+    if node == "refine" and state.occupation is None:  # filters before a goal are kept for later
+        return "refine"
     if node in ("gap", "refine", "feedback", "why", "skills") and state.occupation is None:
         # nothing to compute a gap for yet: skills are kept, the rest waits for a goal
         return "skills" if intent == Intent.TELL_SKILLS else "respond"
@@ -752,7 +754,8 @@ async def respond(state: AdvisorState, runtime: Ctx) -> dict[str, Any]:
             reply.add(R.say("not_understood", lang))
     for notice in state.notices:
         reply.add(notice)
-    if intent in (Intent.GREET, Intent.HELP, Intent.OTHER, Intent.LANGUAGE, Intent.PROFILE) or not reply.text:
+    guiding = (Intent.GREET, Intent.HELP, Intent.OTHER, Intent.LANGUAGE, Intent.PROFILE, Intent.REFINE)
+    if intent in guiding or not reply.text:
         if state.occupation is None and not state.candidates and intent != Intent.GREET:
             reply.add(R.say("ask_goal", lang))
         elif state.occupation is not None and not state.skills_done:

@@ -284,7 +284,21 @@ def _job_phrase(phrase: str) -> bool:
     """False for what follows "I want ..." when it is no job ("nur kostenlose Kurse", "keine Excel-Kurse")."""
     if not phrase or len(phrase.split()) > 8 or _NOT_A_JOB.match(phrase) or RECOMMEND.search(phrase):
         return False
-    return preferences(phrase).empty()
+    change = preferences(phrase)  # level and format words are part of titles ("online community manager")
+    return not (
+        change.free_only or change.cheaper or change.price_max or change.languages or change.hours_per_week
+    )
+
+
+def _goal(text: str) -> str | None:
+    """The job named after "I want to become ..."; a clause after a comma may be a filter ("a baker, only free
+    courses") rather than part of the title."""
+    if (m := GOAL.search(text)) is None:
+        return None
+    for words in (m.group(1), re.split(r"[,;]", m.group(1))[0]):
+        if _job_phrase(phrase := occupation_phrase(words)):
+            return phrase
+    return None
 
 
 def _topic(text: str) -> str | None:
@@ -308,7 +322,7 @@ def parse(text: str, state: AdvisorState) -> TurnUpdate:
         return TurnUpdate(intent=Intent.HELP)
     if is_cv(stripped):  # a CV may say "reset", "in English" or "advanced": content, not commands
         update: dict[str, object] = {"skills_have": _phrases(stripped)}
-        if (m := GOAL.search(stripped)) and _job_phrase(phrase := occupation_phrase(m.group(1))):
+        if phrase := _goal(stripped):
             return TurnUpdate(intent=Intent.SET_GOAL, occupation=phrase, **update)  # type: ignore[arg-type]
         return TurnUpdate(intent=Intent.TELL_SKILLS, **update)  # type: ignore[arg-type]
     short = len(stripped) <= SHORT
@@ -350,7 +364,7 @@ def parse(text: str, state: AdvisorState) -> TurnUpdate:
             return TurnUpdate(intent=Intent.QUESTION, topic=topic)
 
     update = {}
-    if (m := GOAL.search(stripped)) and _job_phrase(phrase := occupation_phrase(m.group(1))):
+    if phrase := _goal(stripped):
         update["occupation"] = phrase
     if m := HAVE.search(stripped) or HAVE_AFTER.search(stripped):
         have = next(g for g in m.groups() if g)
@@ -358,7 +372,8 @@ def parse(text: str, state: AdvisorState) -> TurnUpdate:
     if m := SKIP.search(stripped) or SKIP_AFTER.search(stripped):
         skip = re.sub(r"-?\b(?:courses?|kurse?n?|anymore|mehr|bitte|please)\b", " ", m.group(1), flags=_I)
         update["skills_skip"] = _phrases(skip)
-    change = preferences(stripped)
+    rest = stripped.replace(str(update["occupation"]), " ") if "occupation" in update else stripped
+    change = preferences(rest)  # the title's own words ("online community manager") are no filter
     if update.get("skills_skip") and change.free_only:  # "no paid courses" is a preference, not a skill
         update.pop("skills_skip")
     wants = bool(RECOMMEND.search(stripped))

@@ -215,3 +215,23 @@ def test_feedback_button_and_create_with_language(agent_settings: Settings) -> N
                 await advisor.feedback("fb", "udemy:not-shown", "like")
 
     asyncio.run(run())
+
+
+def test_postgres_checkpointer_keeps_conversations(agent_settings: Settings, postgres_url: str) -> None:
+    settings = agent_settings.model_copy(update={"checkpoint_url": postgres_url})
+
+    async def first() -> None:
+        async with Advisor(settings, explain=False) as advisor:
+            await advisor.send("pg", "I'd like to become a data analyst")
+            await advisor.send("pg", "I know SQL")
+
+    async def second() -> None:
+        async with Advisor(settings, explain=False) as advisor:  # a new connection, as after a restart
+            state = await advisor.state("pg")
+            assert state.occupation is not None and state.occupation.uri == DATA_ANALYST
+            assert SQL in {s.uri for s in state.skills_have} and state.current
+            await advisor.delete("pg")
+            assert not await advisor.exists("pg")
+
+    asyncio.run(first())
+    asyncio.run(second())
