@@ -14,7 +14,7 @@ export CRAFT_DATA_DIR ?= data
 TEST_ENV := CRAFT_STORE_DIR=var/test/store CRAFT_MODEL_DIR=var/test/models CRAFT_CACHE_DIR=var/test/cache \
 	CRAFT_INDEX_SAMPLE=$${CRAFT_INDEX_SAMPLE:-150}
 
-.PHONY: run test install setup models bench lint format clean
+.PHONY: run test test-deps install setup models bench lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,7 +40,20 @@ run: setup
 	@echo "Knowledge base and indexes ready. Starting the terminal lookup chat (the server comes with issue 6)."
 	$(BIN)/craft chat
 
-test: install
+# Debian packages the tests drive for real: Chromium (the widget), PostgreSQL (the checkpointer at scale),
+# docker-compose (validating docker-compose.yml; no engine needed). Installed only when missing.
+test-deps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	{ command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; } || missing="$$missing postgresql"; \
+	{ docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null; } || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+test: install test-deps
 	$(BIN)/ruff check .
 	$(TEST_ENV) $(BIN)/craft models prepare
 	$(TEST_ENV) $(BIN)/python -m pytest; code=$$?; \
