@@ -553,7 +553,14 @@ async def recommend(state: AdvisorState, runtime: Ctx) -> dict[str, Any]:
             reply.add(R.say("gap", lang, essential=len(essential_missing), examples=examples))
         else:
             reply.add(R.say("no_gap", lang, label=state.occupation.label))
-    found = await asyncio.to_thread(services.finder.find, query, k, exclude_ids=rejected, exclude_terms=terms)
+    found = await asyncio.to_thread(
+        services.finder.find,
+        query,
+        k,
+        exclude_ids=rejected,
+        exclude_terms=terms,
+        per_language=state.preferences.languages is None,  # languages not chosen by the user
+    )
     if found and update.intent != Intent.MORE_LIKE:
         reply.add(R.say("intro", lang, n=len(found), label=state.occupation.label))
     turn_courses = [
