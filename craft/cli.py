@@ -519,17 +519,19 @@ def bench(
     suite: Annotated[
         str,
         typer.Option(
-            help="linking, retrieval, agent or all (retrieval: throughput, latency, ANN recall; agent: turn "
-            "latency, time to first token, RSS)."
+            help="linking, retrieval, agent, load or all (retrieval: throughput, latency, ANN recall; agent: "
+            "turn latency, time to first token, RSS; load: the HTTP server under concurrent sessions)."
         ),
     ] = "linking",
     sample: Annotated[int, typer.Option(help="Courses embedded for the retrieval throughput.")] = 512,
     occupations: Annotated[int, typer.Option(help="Occupation queries for retrieval latency/recall.")] = 100,
     conversations: Annotated[int, typer.Option(help="Scripted conversations of the agent suite.")] = 20,
+    sessions: Annotated[int, typer.Option(help="Concurrent sessions of the load suite.")] = 50,
+    turns: Annotated[int, typer.Option(help="Messages per session of the load suite.")] = 10,
 ) -> None:
     """Linking/lookup (R@1/R@5/MRR, latency, build, memory), retrieval-stage and advisor-turn benchmarks."""
-    if suite not in ("linking", "retrieval", "agent", "all"):
-        _fail(f"unknown --suite {suite!r}: linking, retrieval, agent or all")
+    if suite not in ("linking", "retrieval", "agent", "load", "all"):
+        _fail(f"unknown --suite {suite!r}: linking, retrieval, agent, load or all")
     if suite in ("linking", "all"):
         from evaluation.linking import run_benchmark
 
@@ -542,6 +544,10 @@ def bench(
         from evaluation.agent_bench import run_agent_bench
 
         run_agent_bench(get_settings(), out_dir, conversations=conversations, console=console)
+    if suite in ("load", "all"):
+        from evaluation.load_bench import run_load_bench
+
+        run_load_bench(out_dir, sessions=sessions, turns=turns, console=console)
 
 
 @qrels_app.command("silver")
@@ -694,6 +700,17 @@ def eval_command(
         table.add_row(row.system, *row.cells.values())
     out.print(table)
     out.print(f"report: {out_dir / 'report.md'}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface (default: settings.server_host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: settings.server_port).")] = None,
+) -> None:
+    """Run the HTTP API: OpenAPI at /docs, the widget's demo page at /demo, metrics at /metrics."""
+    from channels.http.app import run
+
+    run(get_settings(), host=host, port=port)
 
 
 if __name__ == "__main__":

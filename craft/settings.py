@@ -70,6 +70,43 @@ class Settings(BaseSettings):
     )
     max_message_chars: int = Field(8000, description="Longer messages are refused with a clear message.")
 
+    # --- server ----------------------------------------------------------------------------------
+    server_host: str = Field("127.0.0.1", description="Interface `python -m server` listens on.")
+    server_port: int = Field(8000, description="Port `python -m server` listens on.")
+    api_keys: list[str] = Field(
+        [], description="Keys accepted in X-API-Key by the advisor/admin endpoints; none: those are closed."
+    )
+    cors_origins: list[str] = Field(
+        ["http://localhost:8000", "http://127.0.0.1:8000"],
+        description="Origins allowed to call the API from a browser (the pages that embed the widget).",
+    )
+    rate_limit_per_minute: int = Field(
+        120, ge=0, description="Requests per minute per client (API key or IP) on /v1; 0 turns it off."
+    )
+    max_body_bytes: int = Field(
+        262_144, gt=0, description="Larger request bodies are refused (413) before they are read."
+    )
+    session_db: str | None = Field(
+        None,
+        description="SQLite file of the session registry and feedback events; default: next to the "
+        "checkpointer's file (var/sessions.sqlite when conversations live elsewhere).",
+    )
+    log_message_text: bool = Field(False, description="Log what users write (off: only ids and timings).")
+    public_url: str | None = Field(
+        None, description="The server's public base URL (registers the Telegram webhook in webhook mode)."
+    )
+
+    # --- telegram --------------------------------------------------------------------------------
+    telegram_token: str | None = Field(None, description="Bot token from @BotFather; unset: no Telegram bot.")
+    telegram_secret_token: str | None = Field(
+        None,
+        description="Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token with every webhook call; "
+        "the webhook refuses every call while it is unset.",
+    )
+    telegram_mode: Literal["polling", "webhook"] = Field(
+        "polling", description="polling: `python -m channels.telegram` (development); webhook: in the server."
+    )
+
     # --- indexes ---------------------------------------------------------------------------------
     index_sample: int | None = Field(
         None,

@@ -1,0 +1,1 @@
+"""Routes by resource: sessions (conversations), stateless recommendations, occupations, health, admin."""
