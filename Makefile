@@ -36,9 +36,11 @@ models: setup
 	$(BIN)/craft models prepare
 	$(BIN)/craft train all --profile cpu
 
+# The embedded configuration: SQLite conversations, embedded Chroma, the local model; the widget demo is at
+# http://127.0.0.1:8000/demo, the API docs at /docs (`craft chat` talks to the advisor in the terminal).
 run: setup
-	@echo "Knowledge base and indexes ready. Starting the terminal lookup chat (the server comes with issue 6)."
-	$(BIN)/craft chat
+	@echo "Knowledge base and indexes ready. Starting the server on http://127.0.0.1:8000 (demo: /demo, API: /docs)."
+	$(BIN)/craft serve
 
 # Debian packages the tests drive for real: Chromium (the widget), PostgreSQL (the checkpointer at scale),
 # docker-compose (validating docker-compose.yml; no engine needed). Installed only when missing.
