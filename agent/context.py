@@ -90,8 +90,8 @@ def get_services(settings: Settings | None = None, chat_model: Any = None) -> Se
 class AdvisorContext:
     """Per-run options of the graph (``graph.ainvoke(..., context=AdvisorContext(...))``)."""
 
-    services: Services = field(default_factory=lambda: get_services())
-    """The loaded components."""
+    services: Any = field(default_factory=lambda: get_services())
+    """The loaded components (a ``Services``; typed loosely so LangGraph can describe the context schema)."""
 
     k: int = 5
     """Courses per recommendation list."""
