@@ -166,11 +166,12 @@ async def _start_telegram(
     ``public_url`` when set; a Bot API that cannot be reached leaves the API serving without the bot."""
     from telegram.error import TelegramError
 
-    from channels.telegram.bot import build_application
+    from channels.telegram.bot import FEEDBACK_KEY, build_application
     from channels.telegram.webhook import PATH, running
 
     url = settings.public_url.rstrip("/") + PATH if settings.public_url else None
     application = build_application(advisor, settings, request=request, updater=False)
+    application.bot_data[FEEDBACK_KEY] = app.state.feedback
     try:
         app.state.telegram = await stack.enter_async_context(running(application, webhook_url=url))
     except (TelegramError, ValueError) as error:

@@ -14,7 +14,9 @@ import signal
 import sys
 
 from agent.advisor import Advisor
-from channels.telegram.bot import build_application, setup_commands
+from channels.http.db import session_db_path
+from channels.http.feedback_store import FeedbackStore
+from channels.telegram.bot import FEEDBACK_KEY, build_application, setup_commands
 from channels.telegram.webhook import ALLOWED_UPDATES
 from craft.settings import Settings, get_settings
 
@@ -23,10 +25,11 @@ log = logging.getLogger("channels.telegram")
 
 async def poll(settings: Settings) -> None:
     """Load the models, then poll until SIGINT/SIGTERM."""
-    async with Advisor(settings) as advisor:
+    async with Advisor(settings) as advisor, FeedbackStore(session_db_path(settings)) as feedback:
         log.info("loading models")
         await asyncio.to_thread(advisor.services.warm)
         application = build_application(advisor, settings)
+        application.bot_data[FEEDBACK_KEY] = feedback
         updater = application.updater
         assert updater is not None
         stop = asyncio.Event()

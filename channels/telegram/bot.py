@@ -40,6 +40,7 @@ from craft.settings import Settings
 log = logging.getLogger(__name__)
 
 SETTINGS_KEY = "craft.settings"
+FEEDBACK_KEY = "craft.feedback"  # a channels.http.feedback_store.FeedbackStore, when the host opened one
 """Where ``build_application`` leaves the settings in ``application.bot_data`` (the webhook reads them)."""
 
 TYPING_EVERY_S = 4.5  # Telegram shows "typing…" for 5 s per chat action
@@ -274,6 +275,15 @@ class TelegramChannel:
                 course = courses[press.index - 1]
                 assert press.verdict is not None
                 _, refresh = await self.advisor.feedback(conversation, course.course_id, press.verdict)
+                store = context.application.bot_data.get(FEEDBACK_KEY)
+                if store is not None:  # the same retraining events as the HTTP API's feedback endpoint
+                    await store.add(
+                        session_id=conversation,
+                        course_id=course.course_id,
+                        verdict=press.verdict,
+                        user_ref=conversation,
+                        occupation_uri=state.occupation.uri if state.occupation else None,
+                    )
                 title = course.title if len(course.title) <= 80 else course.title[:79] + "…"
                 await query.answer(fmt.text(f"fb_{press.verdict}", lang, title=title))
                 if refresh:  # the list changes: its old buttons would point at other courses
@@ -360,4 +370,11 @@ def build_application(
     return application
 
 
-__all__ = ["SETTINGS_KEY", "TelegramChannel", "build_application", "conversation_id", "setup_commands"]
+__all__ = [
+    "FEEDBACK_KEY",
+    "SETTINGS_KEY",
+    "TelegramChannel",
+    "build_application",
+    "conversation_id",
+    "setup_commands",
+]

@@ -17,7 +17,8 @@ from fastapi import FastAPI
 from agent.advisor import Advisor
 from agent.context import get_services
 from agent.state import AdvisorState
-from channels.telegram.bot import SETTINGS_KEY, build_application, conversation_id
+from channels.http.feedback_store import FeedbackStore
+from channels.telegram.bot import FEEDBACK_KEY, SETTINGS_KEY, build_application, conversation_id
 from channels.telegram.webhook import router, running
 from craft.settings import Settings
 
@@ -39,6 +40,8 @@ def bot(agent_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> I
     loop.run_until_complete(advisor.__aenter__())
     api = FakeBotAPI()
     application = build_application(advisor, settings, request=api, updater=False)
+    feedback = loop.run_until_complete(FeedbackStore(str(path.with_name("sessions.sqlite"))).open())
+    application.bot_data[FEEDBACK_KEY] = feedback
     loop.run_until_complete(application.initialize())
     loop.run_until_complete(application.start())
     harness = BotHarness(application, api, loop)
@@ -46,6 +49,7 @@ def bot(agent_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> I
     yield harness
     loop.run_until_complete(application.stop())
     loop.run_until_complete(application.shutdown())
+    loop.run_until_complete(feedback.close())
     loop.run_until_complete(advisor.__aexit__(None, None, None))
     loop.close()
 
@@ -117,6 +121,8 @@ def test_goal_choice_courses_feedback_profile_reset(bot: BotHarness) -> None:
     refreshed = state(bot, chat)
     assert disliked not in refreshed.current and len(refreshed.current) >= 5
     assert next(c for c in refreshed.shown if c.course_id == disliked).feedback == "dislike"
+    events = bot.run(bot.application.bot_data[FEEDBACK_KEY].for_session(f"telegram:{chat}"))
+    assert [(e.course_id, e.verdict) for e in events] == [(disliked, "dislike")]  # kept for retraining
     new_listing = sent(calls)[-1]
     assert len(new_listing.buttons) == len(refreshed.current)
     titles = re.findall(r"<a href=\"[^\"]+\"><b>(.*?)</b></a>", new_listing.text)
