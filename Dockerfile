@@ -35,4 +35,5 @@ VOLUME ["/var/craft"]
 HEALTHCHECK --interval=30s --timeout=5s --start-period=600s --retries=3 \
     CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)" || exit 1
 # `craft setup` is idempotent: the first start prepares models, snapshot and indexes; later starts skip them
-CMD ["sh", "-c", "craft setup && uvicorn server:app --host 0.0.0.0 --port 8000 --workers 1"]
+# (craft serve: uvicorn without its access log, which would print session ids — they are capabilities)
+CMD ["sh", "-c", "craft setup && craft serve --host 0.0.0.0 --port 8000"]

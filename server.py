@@ -3,8 +3,9 @@
 capabilities). OpenAPI at /docs, the widget's demo page at /demo."""
 
 from channels.http import create_app
-from channels.http.app import run
+from channels.http.app import configure_logging, run
 
+configure_logging()
 app = create_app()
 
 if __name__ == "__main__":

@@ -753,7 +753,11 @@ async def respond(state: AdvisorState, runtime: Ctx) -> dict[str, Any]:
             R.say("profile", lang, goal=goal, have=have, skip=skip, tags=_tags(state.preferences, lang))
         )
     elif intent in (Intent.GREET, Intent.HELP, Intent.OTHER) and not state.notices:
-        if intent == Intent.GREET:
+        if intent == Intent.GREET and state.occupation is not None:
+            reply.add(R.say("welcome_back", lang, label=state.occupation.label))
+            if state.current:
+                reply.add(R.say("refine_hint", lang))
+        elif intent == Intent.GREET:
             reply.add(R.say("welcome", lang))
         elif intent == Intent.HELP:
             reply.add(R.say("help", lang))

@@ -17,6 +17,10 @@ TEXTS: dict[str, dict[Lang, str]] = {
         "Beispiel „Ich möchte Datenanalyst werden“, und ich suche Kurse für die Fähigkeiten, die Ihnen noch "
         "fehlen.",
     },
+    "welcome_back": {
+        "en": "Hello again! We are working towards **{label}**.",
+        "de": "Willkommen zurück! Ihr Ziel ist **{label}**.",
+    },
     "help": {
         "en": "I can: find the ESCO occupation you aim for, work out the skills it needs, and recommend real "
         'courses for the ones you are missing. You can say things like "only free courses", "in German", '

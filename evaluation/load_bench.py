@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -80,17 +81,24 @@ def _summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def start_server(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """``uvicorn server:app`` on loopback; its output goes to ``log``."""
+def start_server(
+    port: int, env: dict[str, str], log: Path, extra_args: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """``uvicorn server:app`` on loopback (plus ``extra_args`` for uvicorn); its output goes to ``log``."""
     command = [sys.executable, "-m", "uvicorn", "server:app", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("ab") as sink:
-        return subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        return subprocess.Popen([*command, *extra_args], env=env, stdout=sink, stderr=subprocess.STDOUT)
 
 
-async def wait_ready(base: str, timeout_s: float = 900) -> None:
+async def wait_ready(
+    base: str, timeout_s: float = 900, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Poll ``/readyz`` until 200; with ``process``, fail at once when the server exits instead."""
     deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient(timeout=5) as client:
         while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"the server at {base} exited with status {process.returncode}")
             try:
                 if (await client.get(f"{base}/readyz")).status_code == 200:
                     return

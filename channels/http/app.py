@@ -225,17 +225,23 @@ body { font-family: system-ui, sans-serif; max-width: 42rem; margin: 3rem auto; 
 """
 
 
+def configure_logging() -> None:
+    """Our INFO lines (ready, per-turn timings: never message text) on stderr, however uvicorn was started."""
+    logger = logging.getLogger("craft")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def run(settings: Settings | None = None, *, host: str | None = None, port: int | None = None) -> None:
     """Serve with uvicorn. No access log: uvicorn's names the path, and a session id in a path is a
     capability (our own per-request log names the route template instead)."""
     import uvicorn
 
     settings = settings or get_settings()
-    if not logging.getLogger("craft").handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logging.getLogger("craft").addHandler(handler)
-        logging.getLogger("craft").setLevel(logging.INFO)
+    configure_logging()
     uvicorn.run(
         create_app(settings),
         host=host or settings.server_host,
