@@ -45,6 +45,12 @@ DATA_ANALYST = "http://data.europa.eu/esco/occupation/d3edb8f8-3a06-47a0-8fb9-9b
 DATA_SCIENTIST_CODE = "B 43104-132"
 DATA_SCIENTIST_ID = 990132
 
+# the course card every channel shows (issue 6's recommendation object)
+CARD_FIELDS = {
+    "course_id", "source", "url", "title", "score", "covers",
+    "provider", "language", "level", "format", "price", "currency", "free",
+}  # fmt: skip
+
 
 # --- helpers ------------------------------------------------------------------------------------------
 class Server:
@@ -480,7 +486,7 @@ def test_recommend_live_merges_new_courses(enriched: Settings) -> None:
     ids = [r.course_id for r in shown]
     assert len(ids) == len(set(ids)) == 10
     assert live_ids & set(ids) and set(ids) <= catalog | live_ids
-    assert set(Recommendation.model_fields) == {"course_id", "source", "url", "title", "score", "covers"}
+    assert set(Recommendation.model_fields) == CARD_FIELDS
     assert any(r.covers for r in shown if r.course_id in live_ids)
 
 
@@ -499,5 +505,5 @@ def test_cli_live_json_keeps_the_contract_and_reports_offline(
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
-    assert len(rows) == 10 and set(rows[0]) == {"course_id", "source", "url", "title", "score", "covers"}
+    assert len(rows) == 10 and set(rows[0]) == CARD_FIELDS
     assert "unavailable (offline mode)" in result.stderr
