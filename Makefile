@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
+# fewer glibc malloc arenas: the server's worker threads otherwise keep ≈ 50–70 MB of freed memory each
+export MALLOC_ARENA_MAX ?= 2
 export CRAFT_DATA_DIR ?= data
 
 # Test runs use their own store with a fixed sample of concepts in the embedding indexes (CI time budget).

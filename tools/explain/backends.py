@@ -112,7 +112,7 @@ class LocalBackend(ExplanationBackend):
             else:
                 return cls.from_adapter(settings, folder, manifest, batch_size=batch_size)
         folder, manifest = prepared_base(settings, settings.llm_model)
-        model, tokenizer = load_causal_lm(folder)
+        model, tokenizer = load_causal_lm(folder, cpu_dtype=settings.llm_cpu_dtype)
         return cls(model, tokenizer, name=manifest.name, languages=manifest.languages, batch_size=batch_size)
 
     @classmethod
@@ -130,7 +130,7 @@ class LocalBackend(ExplanationBackend):
                 f"{PROMPT_VERSION!r}; retrain with `craft train {STAGE}`"
             )
         base_folder, _ = prepared_base(settings, manifest.base_model)
-        model, tokenizer = load_causal_lm(base_folder)
+        model, tokenizer = load_causal_lm(base_folder, cpu_dtype=settings.llm_cpu_dtype)
         # merged into the base weights: generation at the base model's speed
         model = PeftModel.from_pretrained(model, str(folder), local_files_only=True).merge_and_unload()
         model.eval()
@@ -277,14 +277,18 @@ class _Cancelled:
         )
 
 
-def load_causal_lm(folder: Path) -> tuple[Any, Any]:
-    """Model and tokenizer of a local HF folder: bf16 on a bf16 GPU, float32 on CPU; never a hub call."""
+def load_causal_lm(folder: Path, *, cpu_dtype: str = "float32") -> tuple[Any, Any]:
+    """Model and tokenizer of a local HF folder: bf16 on a bf16 GPU, ``cpu_dtype`` on CPU (the server uses
+    bfloat16: half the memory for ≈ 10 % more time on this CPU); never a hub call."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     cuda = torch.cuda.is_available()
-    dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float32
+    if cuda:
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    else:
+        dtype = getattr(torch, cpu_dtype)
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, local_files_only=True)
     model.to("cuda" if cuda else "cpu").eval()
