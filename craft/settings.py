@@ -50,8 +50,8 @@ class Settings(BaseSettings):
     llm_backend: Literal["local", "openai"] = Field("local", description="Local transformers or HTTP API.")
     llm_cpu_dtype: Literal["float32", "bfloat16"] = Field(
         "bfloat16",
-        description="Weights of the local explanation model on CPU: bfloat16 halves its memory (≈ 270 MB less) "
-        "for ≈ 10 % more generation time on an AVX512-BF16 CPU; float32 on CPUs without it.",
+        description="Weights of the local explanation model on CPU: bfloat16 halves its memory (≈ 270 MB "
+        "less) for ≈ 10 % more generation time on an AVX512-BF16 CPU; float32 on CPUs without it.",
     )
     openai_base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. a vLLM server.")
     openai_api_key: str = Field("EMPTY", description="Key for the OpenAI-compatible endpoint.")
