@@ -626,10 +626,9 @@ async def explain(state: AdvisorState, runtime: Ctx) -> dict[str, Any]:
     courses = [by_id[cid] for cid in state.current]
     texts: dict[str, tuple[str, str]] = {}
     if runtime.context.explain:
-        from knowledge.course_skills import load_course_skills  # noqa: F401 - same table the finder uses
-        from tools.recommend import _course_skills
+        from tools.recommend import cached_course_skills
 
-        table = _course_skills(services.settings)
+        table = cached_course_skills(services.settings)  # the table the finder's covers came from
         gap_skills = [GapSkill(uri=g.uri, label=g.label, essential=g.essential) for g in state.gap]
         sheets = []
         for course in courses:

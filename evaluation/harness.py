@@ -76,7 +76,6 @@ from tools.retrieval.hybrid import HybridRetriever
 from tools.retrieval.lexical import BM25Retriever, TfidfRetriever
 from tools.retrieval.query import build_query
 from tools.retrieval.registry import dense_retriever, routed_dense, with_trained_retriever
-from tools.retrieval.rerank import CrossEncoderReranker
 
 BASE_SYSTEMS = (
     "bm25",
@@ -238,41 +237,35 @@ class SystemFactory:
 
     def _cross_encoder(self, base: str) -> Retriever:
         """``base``'s top 20 re-ranked by the newest trained reranker; no reranker: ``SystemUnavailable``."""
-        from tools.retrieval.rerank import RerankerMissing, blend_alpha, load_reranker, resolve_reranker
+        from tools.retrieval.rerank import RerankerMissing, resolve_reranker, trained_cross_encoder
 
         try:
-            _, manifest = resolve_reranker(self.settings)
-            scorer = load_reranker(self.settings)
+            resolve_reranker(self.settings)
         except RerankerMissing as error:
             raise SystemUnavailable(str(error)) from error
-        self.reranker = manifest.name
         try:
             first = self.get(base)
         except SystemUnavailable as error:
             raise SystemUnavailable(f"{base}{CROSS_ENCODER_SUFFIX} needs {base}: {error}") from error
-        return CrossEncoderReranker(first, self.corpus, scorer, alpha=blend_alpha(manifest))
+        ranker = trained_cross_encoder(first, self.corpus, self.settings)
+        self.reranker = ranker.model_name
+        return ranker
 
     def _llm_ranker(self, base: str) -> Retriever:
         """``base``'s top 20 re-ranked by the newest trained LLM ranker; none: ``SystemUnavailable``."""
-        from tools.retrieval.llm_rank import (
-            LLMRanker,
-            LLMRankerMissing,
-            blend_alpha,
-            load_llm_scorer,
-            resolve_llm_ranker,
-        )
+        from tools.retrieval.llm_rank import LLMRankerMissing, resolve_llm_ranker, trained_llm_ranker
 
         try:
-            _, manifest = resolve_llm_ranker(self.settings)
-            scorer = load_llm_scorer(self.settings)
+            resolve_llm_ranker(self.settings)
         except LLMRankerMissing as error:
             raise SystemUnavailable(str(error)) from error
-        self.llm_ranker = manifest.name
         try:
             first = self.get(base)
         except SystemUnavailable as error:
             raise SystemUnavailable(f"{base}{LLM_SUFFIX} needs {base}: {error}") from error
-        return LLMRanker(first, self.corpus, scorer, alpha=blend_alpha(manifest))
+        ranker = trained_llm_ranker(first, self.corpus, self.settings)
+        self.llm_ranker = ranker.model_name
+        return ranker
 
     def _routed(self) -> Retriever:
         """Every encoder of ``course_encoders`` must load; each builds its index on its first query."""

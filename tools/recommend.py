@@ -87,7 +87,7 @@ def _retriever(kb: KnowledgeBase, settings: Settings) -> tuple[CourseCorpus, Ret
 _skills_cache: dict[tuple[str, int], dict[str, set[str]]] = {}
 
 
-def _course_skills(settings: Settings) -> dict[str, set[str]]:
+def cached_course_skills(settings: Settings) -> dict[str, set[str]]:
     """The course→skills map, re-read only when the enrichment table changes (not on every request)."""
     path = course_store(settings) / TABLE_FILE
     key = (str(path), path.stat().st_mtime_ns if path.exists() else 0)
@@ -150,22 +150,13 @@ class CourseFinder:
         self.ranker = ranker
         self.retriever: Retriever = first
         if ranker == "cross-encoder":
-            from tools.retrieval.rerank import (
-                CrossEncoderReranker,
-                blend_alpha,
-                load_reranker,
-                resolve_reranker,
-            )
+            from tools.retrieval.rerank import trained_cross_encoder
 
-            alpha = blend_alpha(resolve_reranker(self.settings)[1])
-            self.retriever = CrossEncoderReranker(
-                first, self.corpus, load_reranker(self.settings), alpha=alpha
-            )
+            self.retriever = trained_cross_encoder(first, self.corpus, self.settings)
         elif ranker == "llm":
-            from tools.retrieval.llm_rank import LLMRanker, blend_alpha, load_llm_scorer, resolve_llm_ranker
+            from tools.retrieval.llm_rank import trained_llm_ranker
 
-            alpha = blend_alpha(resolve_llm_ranker(self.settings)[1])
-            self.retriever = LLMRanker(first, self.corpus, load_llm_scorer(self.settings), alpha=alpha)
+            self.retriever = trained_llm_ranker(first, self.corpus, self.settings)
 
     def find(
         self,
@@ -183,7 +174,7 @@ class CourseFinder:
         exclude_ids = exclude_ids or set()
         terms = [t.lower() for t in exclude_terms or [] if t.strip()]
         depth = max(20, coverage_depth or k, k) + len(exclude_ids)
-        skills = _course_skills(self.settings)
+        skills = cached_course_skills(self.settings)
         if per_language and len(query.filters.languages or []) > 1 and query.occupation_uri:
             found = self._per_language(query, depth, skills)
         else:
@@ -292,7 +283,7 @@ def recommend(
             known.setdefault(skill.uri, skill.label)
     query = build_query(kb, uri, set(known), lang=lang, filters=filters)
     corpus, retriever = _retriever(kb, settings)
-    course_skills = _course_skills(settings)
+    course_skills = cached_course_skills(settings)
     notices: list[str] = []
     if live:
         found = search_live_courses(kb, uri, settings, location=location, client_options=client_options)

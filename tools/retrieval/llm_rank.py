@@ -37,7 +37,7 @@ from craft.settings import Settings, get_settings
 from knowledge.models import ModelManifest, ModelMissing, prepared_base, resolve
 from tools.retrieval.base import RetrievalQuery, Retriever, ScoredCourse
 from tools.retrieval.corpus import CourseCorpus
-from tools.retrieval.rerank import blend
+from tools.retrieval.rerank import TopKReranker, blend
 
 if TYPE_CHECKING:
     import torch
@@ -306,44 +306,22 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-class LLMRanker(Retriever):
-    """``first_stage``'s top ``depth`` re-ordered by the LLM's yes/no margin, blended with the first-stage
-    score by ``alpha`` (tuned on validation by the training stage); ties keep the first-stage order.
+class LLMRanker(TopKReranker):
+    """Re-ordered by the LLM's yes/no margin, blended with the first-stage score by ``alpha`` (tuned on
+    validation by the training stage).
 
     Scores are ``P(Yes)`` when ``alpha`` is 1, else the blend (z-scores of the margin and first-stage score).
     """
 
-    def __init__(
-        self,
-        first_stage: Retriever,
-        corpus: CourseCorpus,
-        scorer: PointwiseScorer,
-        *,
-        depth: int = DEFAULT_DEPTH,
-        alpha: float = 1.0,
-        name: str | None = None,
-    ) -> None:
-        if depth < 1:
-            raise ValueError(f"depth must be at least 1, got {depth}")
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be within [0, 1], got {alpha}")
-        self.first_stage, self.corpus, self.scorer, self.depth = first_stage, corpus, scorer, depth
-        self.alpha = alpha
-        self.name = name or f"{first_stage.name}+llm"
+    suffix = "+llm"
 
-    def retrieve(self, query: RetrievalQuery, k: int = 10) -> list[ScoredCourse]:
-        hits = self.first_stage.retrieve(query, max(self.depth, k))
-        if not hits or k <= 0:
-            return []
-        texts = [self.corpus.texts[self.corpus.position[h.course_id]] for h in hits]
+    def scores(self, query: RetrievalQuery, hits: list[ScoredCourse], texts: list[str]) -> np.ndarray:
         occupation, skills = person_of(query)
-        margins = self.scorer.margins(occupation, skills, texts)
+        scorer: PointwiseScorer = self.scorer  # type: ignore[assignment]
+        margins = scorer.margins(occupation, skills, texts)
         if self.alpha < 1.0:
-            scores = blend(margins, np.array([h.score for h in hits]), self.alpha)
-        else:
-            scores = _sigmoid(margins)
-        order = sorted(range(len(hits)), key=lambda i: (-scores[i], i))
-        return [ScoredCourse(course_id=hits[i].course_id, score=float(scores[i])) for i in order[:k]]
+            return blend(margins, np.array([h.score for h in hits]), self.alpha)
+        return _sigmoid(margins)
 
 
 def rerank_latency(ranker: LLMRanker, queries: Sequence[RetrievalQuery], *, k: int = 10) -> dict[str, Any]:
@@ -434,6 +412,16 @@ def _load(model_dir: Path, name: str, adapter: bool) -> PointwiseScorer:
 def blend_alpha(manifest: ModelManifest) -> float:
     """The blend weight the training stage tuned on validation (1.0, the LLM alone, if it did not)."""
     return float(manifest.metrics.get("blend_alpha", 1.0))
+
+
+def trained_llm_ranker(
+    first_stage: Retriever, corpus: CourseCorpus, settings: Settings, name: str = LLM_RANKER
+) -> LLMRanker:
+    """``first_stage`` re-ranked by the newest trained LLM ranker with its tuned blend weight;
+    ``LLMRankerMissing`` when none is trained."""
+    _, manifest = resolve_llm_ranker(settings, name)
+    scorer = load_llm_scorer(settings, name)
+    return LLMRanker(first_stage, corpus, scorer, alpha=blend_alpha(manifest), model_name=manifest.name)
 
 
 def load_llm_scorer(

@@ -69,19 +69,22 @@ def blend(reranker: np.ndarray, first: np.ndarray, alpha: float) -> np.ndarray:
     return alpha * z(reranker) + (1.0 - alpha) * z(first)
 
 
-class CrossEncoderReranker(Retriever):
-    """``first_stage``'s top ``depth`` re-scored by a cross-encoder, blended with the first-stage score by
-    ``alpha`` (tuned on validation by the training stage); ties keep the first-stage order."""
+class TopKReranker(Retriever):
+    """``first_stage``'s top ``depth`` re-scored by a model and re-ordered; ties keep the first-stage order.
+    Subclasses only score; the first stage's filters stay enforced (no course is added)."""
+
+    suffix = "+rerank"
 
     def __init__(
         self,
         first_stage: Retriever,
         corpus: CourseCorpus,
-        scorer: PairScorer,
+        scorer: object,
         *,
         depth: int = DEFAULT_DEPTH,
         alpha: float = 1.0,
         name: str | None = None,
+        model_name: str | None = None,
     ) -> None:
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
@@ -89,19 +92,37 @@ class CrossEncoderReranker(Retriever):
             raise ValueError(f"alpha must be within [0, 1], got {alpha}")
         self.first_stage, self.corpus, self.scorer, self.depth = first_stage, corpus, scorer, depth
         self.alpha = alpha
-        self.name = name or f"{first_stage.name}+ce"
+        self.name = name or f"{first_stage.name}{self.suffix}"
+        self.model_name = model_name
+        """The registry name of the trained model (reports say which one ran)."""
+
+    def scores(self, query: RetrievalQuery, hits: list[ScoredCourse], texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
 
     def retrieve(self, query: RetrievalQuery, k: int = 10) -> list[ScoredCourse]:
         hits = self.first_stage.retrieve(query, max(self.depth, k))
         if not hits or k <= 0:
             return []
-        text = rerank_query_text(query)
-        pairs = [(text, self.corpus.texts[self.corpus.position[h.course_id]]) for h in hits]
-        scores = np.asarray(self.scorer.predict(pairs, batch_size=len(pairs)), dtype=np.float64).ravel()
-        if self.alpha < 1.0:
-            scores = blend(scores, np.array([h.score for h in hits]), self.alpha)
+        texts = [self.corpus.texts[self.corpus.position[h.course_id]] for h in hits]
+        scores = self.scores(query, hits, texts)
         order = sorted(range(len(hits)), key=lambda i: (-scores[i], i))
         return [ScoredCourse(course_id=hits[i].course_id, score=float(scores[i])) for i in order[:k]]
+
+
+class CrossEncoderReranker(TopKReranker):
+    """Re-scored by a cross-encoder, blended with the first-stage score by ``alpha`` (tuned on validation by
+    the training stage)."""
+
+    suffix = "+ce"
+
+    def scores(self, query: RetrievalQuery, hits: list[ScoredCourse], texts: list[str]) -> np.ndarray:
+        text = rerank_query_text(query)
+        pairs = [(text, course) for course in texts]
+        scorer: PairScorer = self.scorer  # type: ignore[assignment]
+        scores = np.asarray(scorer.predict(pairs, batch_size=len(pairs)), dtype=np.float64).ravel()
+        if self.alpha < 1.0:
+            scores = blend(scores, np.array([h.score for h in hits]), self.alpha)
+        return scores
 
 
 def rerank_scores(scorer: PairScorer, pairs: Sequence[tuple[str, str]], batch_size: int = 64) -> np.ndarray:
@@ -137,6 +158,18 @@ def _load(model_dir: Path, name: str) -> PairScorer:
 def blend_alpha(manifest: ModelManifest) -> float:
     """The blend weight the training stage tuned on validation (1.0, the re-ranker alone, if it did not)."""
     return float(manifest.metrics.get("blend_alpha", 1.0))
+
+
+def trained_cross_encoder(
+    first_stage: Retriever, corpus: CourseCorpus, settings: Settings, name: str = RERANKER
+) -> CrossEncoderReranker:
+    """``first_stage`` re-ranked by the newest trained cross-encoder with its tuned blend weight;
+    ``RerankerMissing`` when none is trained."""
+    _, manifest = resolve_reranker(settings, name)
+    scorer = load_reranker(settings, name)
+    return CrossEncoderReranker(
+        first_stage, corpus, scorer, alpha=blend_alpha(manifest), model_name=manifest.name
+    )
 
 
 def load_reranker(settings: Settings | None = None, name: str = RERANKER) -> PairScorer:
