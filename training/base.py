@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import shutil
 import time
 from abc import ABC, abstractmethod
@@ -202,13 +203,26 @@ def trainer_arguments(
 
 
 def last_checkpoint(checkpoints: Path, console: Console, stage: str) -> str | None:
-    """The checkpoint an interrupted run resumes from (``None``: start afresh), announced."""
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest *complete* checkpoint an interrupted run resumes from (``None``: start afresh), announced.
 
-    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-    if resume:
-        console.print(f"{stage}: resuming from {resume}")
-    return resume
+    A run killed while saving leaves a ``checkpoint-N`` folder without ``trainer_state.json`` (the Trainer
+    writes it last) or with a half-written temporary file; resuming from it fails, so such folders are
+    removed and the previous complete checkpoint is used.
+    """
+    if not checkpoints.is_dir():
+        return None
+    found = sorted(
+        (p for p in checkpoints.iterdir() if p.is_dir() and re.fullmatch(r"checkpoint-\d+", p.name)),
+        key=lambda p: int(p.name.split("-")[1]),
+        reverse=True,
+    )
+    for folder in found:
+        if (folder / "trainer_state.json").is_file() and not any(folder.glob(".tmp*")):
+            console.print(f"{stage}: resuming from {folder}")
+            return str(folder)
+        console.print(f"{stage}: removing incomplete checkpoint {folder} (interrupted while saving)")
+        shutil.rmtree(folder, ignore_errors=True)
+    return None
 
 
 def digest(payload: object) -> str:

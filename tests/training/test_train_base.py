@@ -203,3 +203,22 @@ def test_an_interrupted_run_resumes(tmp_settings: Settings) -> None:
 def test_wrong_config_class_is_rejected(tmp_settings: Settings) -> None:
     with pytest.raises(ConfigError, match="needs a CountingConfig"):
         CountingStage().run(tmp_settings, "tiny", RerankerConfig.for_profile("tiny"), console=_quiet())
+
+
+def test_resume_skips_a_checkpoint_killed_while_saving(tmp_path: Path) -> None:
+    """A kill while saving leaves a newer folder without trainer state: resume from the one before."""
+    from training.base import last_checkpoint
+
+    complete = tmp_path / "checkpoint-100"
+    complete.mkdir()
+    (complete / "trainer_state.json").write_text("{}")
+    torn = tmp_path / "checkpoint-200"
+    torn.mkdir()
+    (torn / "config.json").write_text("{}")
+    (torn / ".tmpZnkI4z").write_bytes(b"partial weights")
+    out = io.StringIO()
+
+    assert last_checkpoint(tmp_path, Console(file=out), "ner") == str(complete)
+    assert not torn.exists()
+    assert "incomplete checkpoint" in out.getvalue()
+    assert last_checkpoint(tmp_path / "none", Console(file=out), "ner") is None
