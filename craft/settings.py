@@ -36,6 +36,11 @@ class Settings(BaseSettings):
         "multilingual-e5-small",
         description="Encoder for occupation/skill linking; multilingual so EN and DE share one space.",
     )
+    base_only: list[str] = Field(
+        [],
+        description="Registry names that resolve to their base model even when a trained fine-tune of them "
+        "is registered: the A/B switch and the rollback that keep the trained model (not retrained).",
+    )
     english_model: str = Field("all-MiniLM-L6-v2", description="English-only encoder (fast, EN catalogs).")
     course_encoders: dict[str, str] = Field(
         {"en": "all-MiniLM-L6-v2", "*": "multilingual-e5-small-torch"},

@@ -203,8 +203,13 @@ def resolve(settings: Settings, name: str) -> tuple[Path, ModelManifest]:
 
     A trained model names what it stands in for in ``config.finetune_of``: a base model it replaces, or a
     name no base model has (``reranker``), which then resolves only once ``craft train`` registered one.
+    Names in ``settings.base_only`` skip their fine-tunes (A/Bs, rollbacks).
     """
-    tuned = [m for m in registered(settings) if m.config.get("finetune_of") == name]
+    tuned = [
+        m
+        for m in registered(settings)
+        if m.config.get("finetune_of") == name and name not in settings.base_only
+    ]
     if tuned:
         best = max(tuned, key=lambda m: m.created)
         return model_path(settings, best.name), best

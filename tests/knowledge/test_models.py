@@ -153,6 +153,19 @@ def test_resolve_prefers_newest_fine_tune(tmp_path: Path) -> None:
     assert len(registered(settings)) == 4
 
 
+def test_base_only_skips_fine_tunes(tmp_path: Path) -> None:
+    """The A/B / rollback switch: the base answers, the fine-tune stays registered and is not retrained."""
+    settings = Settings(model_dir=tmp_path, base_only=["all-MiniLM-L6-v2"])
+    _register(settings, "all-MiniLM-L6-v2", "2026-01-01T00:00:00+00:00")
+    _register(settings, "minilm-ft", "2026-02-01T00:00:00+00:00", finetune_of="all-MiniLM-L6-v2")
+    _register(settings, "reranker-aaa", "2026-02-01T00:00:00+00:00", finetune_of="reranker")
+    assert resolve(settings, "all-MiniLM-L6-v2")[1].name == "all-MiniLM-L6-v2"
+    assert resolve(settings, "reranker")[1].name == "reranker-aaa"  # names not listed are untouched
+    assert resolve(Settings(model_dir=tmp_path), "all-MiniLM-L6-v2")[1].name == "minilm-ft"
+    with pytest.raises(ModelMissing, match="no trained 'reranker'"):
+        resolve(Settings(model_dir=tmp_path, base_only=["reranker"]), "reranker")
+
+
 def test_manifest_json_round_trip(prepared_models: Settings) -> None:
     raw = json.loads((model_path(prepared_models, "all-MiniLM-L6-v2") / MANIFEST).read_text())
     assert set(raw) >= {"name", "role", "format", "base_model", "source", "created", "config", "metrics"}
