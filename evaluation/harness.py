@@ -673,7 +673,7 @@ def summary_rows(results: list[SystemResult], baseline: str = "bm25") -> list[Ta
         for metric in (f"ndcg@{k}", f"map@{k}", f"recall@{k}", f"precision@{k}", f"mrr@{k}"):
             ci = r.cis.get(metric)
             cells[metric] = "–" if ci is None or ci.n == 0 else f"{ci.mean:.3f} [{ci.low:.3f}, {ci.high:.3f}]"
-        for metric in (f"judged@{k}", f"gap_coverage@{k}", f"ild@{k}"):
+        for metric in (f"judged@{k}", f"ndcg_cond@{k}", f"gap_coverage@{k}", f"ild@{k}"):
             value = r.means.get(metric)
             cells[metric] = "–" if value is None or np.isnan(value) else f"{value:.3f}"
         cells[f"catalog_cov@{k}"] = f"{r.beyond.get(f'catalog_coverage@{k}', float('nan')):.3f}"

@@ -11,7 +11,9 @@ Conventions, fixed here so every report means the same thing:
 - ``map@k`` is real average precision: the sum of precision at each relevant hit in the top k divided by the
   number of relevant courses in the qrels (not by k, not by the hits).
 - Unjudged courses count as not relevant (TREC convention); ``judged@k`` reports how much of the top k was
-  judged at all, so pool bias stays visible.
+  judged at all, so pool bias stays visible. ``ndcg_cond@k`` is nDCG on the *condensed* list (Sakai 2007:
+  unjudged courses removed before cutting at k, over the run's whole list): a system that only loses because
+  it surfaces courses the judges never saw does not lose there.
 - Queries without any relevant course in the qrels are NOT scored (every metric is 0/0 there); they are
   listed in ``skipped_no_relevant``. Queries with relevant courses that the run lacks score 0 on every metric
   and are listed in ``missing_from_run``. Run queries absent from the qrels are ignored (``not_in_qrels``).
@@ -74,19 +76,23 @@ def evaluate_run(qrels: Qrels, run: Run, k: int = 10) -> RunEvaluation:
     skipped = [q for q in qrels.queries() if not qrels.has_relevant(q)]
     missing = [q for q in scored if not run.get(q)]
     extra = sorted(set(run) - set(qrels.judgments))
-    columns = [*metrics, f"judged@{k}", "relevant", "retrieved"]
+    columns = [*metrics, f"judged@{k}", f"ndcg_cond@{k}", "relevant", "retrieved"]
     if not scored:
         empty = pd.DataFrame(columns=columns, index=pd.Index([], name="occupation_uri"), dtype=float)
         return RunEvaluation(
             k=k,
             per_query=empty,
-            means={name: float("nan") for name in [*metrics, f"judged@{k}"]},
+            means={name: float("nan") for name in [*metrics, f"judged@{k}", f"ndcg_cond@{k}"]},
             skipped_no_relevant=skipped,
             missing_from_run=missing,
             not_in_qrels=extra,
         )
 
     rankings = {q: top_k(run.get(q, []), k) for q in scored}
+    condensed = {
+        q: [d for d in top_k(run.get(q, []), len(run.get(q, []))) if d in qrels.judgments.get(q, {})][:k]
+        for q in scored
+    }
     if any(rankings.values()):
         ranx_qrels = ranx.Qrels({q: qrels.relevant(q) for q in scored})
         ranx_run = ranx.Run(
@@ -106,10 +112,11 @@ def evaluate_run(qrels: Qrels, run: Run, k: int = 10) -> RunEvaluation:
     frame = pd.DataFrame({name: np.asarray(scores[name], dtype=float) for name in metrics}, index=order)
     frame.index.name = "occupation_uri"
     frame[f"judged@{k}"] = [_judged_share(rankings[q], qrels.judgments.get(q, {})) for q in order]
+    frame[f"ndcg_cond@{k}"] = _ndcg(qrels, condensed, k).reindex(frame.index)
     frame["relevant"] = [len(qrels.relevant(q)) for q in order]
     frame["retrieved"] = [len(rankings[q]) for q in order]
     frame = frame.loc[scored]
-    means = {name: float(frame[name].mean()) for name in [*metrics, f"judged@{k}"]}
+    means = {name: float(frame[name].mean()) for name in [*metrics, f"judged@{k}", f"ndcg_cond@{k}"]}
     return RunEvaluation(
         k=k,
         per_query=frame,
@@ -118,6 +125,34 @@ def evaluate_run(qrels: Qrels, run: Run, k: int = 10) -> RunEvaluation:
         missing_from_run=missing,
         not_in_qrels=extra,
     )
+
+
+def _ndcg(qrels: Qrels, rankings: Mapping[str, list[str]], k: int) -> pd.Series:
+    """Graded nDCG@k per query of ranked lists (the main table's ranx convention); empty lists score 0."""
+    import ranx
+
+    scores = pd.Series(0.0, index=list(rankings))
+    ranked = {q: docs for q, docs in rankings.items() if docs}
+    if not ranked:
+        return scores
+    ranx_qrels = ranx.Qrels({q: qrels.relevant(q) for q in ranked})
+    ranx_run = ranx.Run(
+        {q: {d: float(len(docs) - i) for i, d in enumerate(docs)} for q, docs in ranked.items()}
+    )
+    order = list(ranx_run.get_query_ids())
+    if order != list(ranx_qrels.get_query_ids()):
+        raise RuntimeError("ranx query order of run and qrels differ")
+    # two metrics: with one, ranx's per-query output raises KeyError (it re-binds the name it keys by)
+    values = ranx.evaluate(
+        ranx_qrels,
+        ranx_run,
+        [f"ndcg@{k}", f"hit_rate@{k}"],
+        return_mean=False,
+        save_results_in_run=False,
+        threads=1,
+    )[f"ndcg@{k}"]
+    scores[order] = np.asarray(values, dtype=float)
+    return scores
 
 
 # --- beyond accuracy --------------------------------------------------------------------------------

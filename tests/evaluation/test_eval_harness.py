@@ -78,7 +78,7 @@ def test_harness_on_gold(enriched_settings: Settings, tmp_path: Path) -> None:
         assert result.beyond["out_of_catalog_rate"] == 0.0
         assert 0.0 < result.beyond["catalog_coverage@10"] < 1.0
         assert result.latency is not None and result.latency.queries == 5
-        assert {"gap_coverage@10", "ild@10", "judged@10"} <= set(result.means)
+        assert {"gap_coverage@10", "ild@10", "judged@10", "ndcg_cond@10"} <= set(result.means)
     assert by_name["bm25"].means["ndcg@10"] > by_name["random"].means["ndcg@10"]
     assert "| bm25 |" in (tmp_path / "report.md").read_text()
 

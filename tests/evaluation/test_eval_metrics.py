@@ -83,7 +83,21 @@ def test_query_sets_are_explicit(evaluation) -> None:
     assert evaluation.not_in_qrels == ["q9"]
     assert (evaluation.per_query.loc["q3", metric_names(10)] == 0).all()
     assert evaluation.means["map@10"] == pytest.approx(((1 + 2 / 3) / 4 + 0 + 1 / 3) / 3)
-    assert list(evaluation.means) == [*metric_names(10), "judged@10"]
+    assert list(evaluation.means) == [*metric_names(10), "judged@10", "ndcg_cond@10"]
+
+
+def test_condensed_ndcg_drops_unjudged_courses_before_the_cutoff(evaluation) -> None:
+    """Pool bias check: q4's relevant 'z' sits behind two unjudged courses; condensed, it is first."""
+    assert evaluation.per_query.loc["q4", "ndcg_cond@10"] == pytest.approx(1.0)
+    assert evaluation.per_query.loc["q4", "ndcg@10"] == pytest.approx(0.5)
+    # the judged 'x' (grade 0, judged for q2 only) is unjudged for q1: condensed q1 is a, b
+    dcg = 2 / log2(2) + 1 / log2(3)
+    ideal = 2 / log2(2) + 2 / log2(3) + 1 / log2(4) + 1 / log2(5)
+    assert evaluation.per_query.loc["q1", "ndcg_cond@10"] == pytest.approx(dcg / ideal)
+    assert evaluation.per_query.loc["q3", "ndcg_cond@10"] == 0.0  # nothing retrieved
+    # beyond the cutoff: a judged course at rank 12 of the full list enters the condensed top 10
+    late = [(f"u{i}", 1.0) for i in range(11)] + [("z", 0.5)]
+    assert evaluate_run(QRELS, {"q4": late}, k=10).per_query.loc["q4", "ndcg_cond@10"] == pytest.approx(1.0)
 
 
 def test_cutoff_truncates_the_run() -> None:
