@@ -528,14 +528,31 @@ def bench(
     conversations: Annotated[int, typer.Option(help="Scripted conversations of the agent suite.")] = 20,
     sessions: Annotated[int, typer.Option(help="Concurrent sessions of the load suite.")] = 50,
     turns: Annotated[int, typer.Option(help="Messages per session of the load suite.")] = 10,
+    compare: Annotated[
+        Path | None,
+        typer.Option(help="Another run's bench/linking.json: paired Δ R@1 / MRR with p-values against it."),
+    ] = None,
 ) -> None:
     """Linking/lookup (R@1/R@5/MRR, latency, build, memory), retrieval-stage and advisor-turn benchmarks."""
     if suite not in ("linking", "retrieval", "agent", "load", "all"):
         _fail(f"unknown --suite {suite!r}: linking, retrieval, agent, load or all")
     if suite in ("linking", "all"):
-        from evaluation.linking import run_benchmark
+        from evaluation.linking import LinkingReport, print_comparison, run_benchmark
 
-        run_benchmark(get_settings(), out_dir, n_queries=queries, console=console)
+        baseline = None
+        if compare is not None:
+            try:
+                baseline = LinkingReport.model_validate_json(compare.read_text())
+            except (OSError, ValueError) as error:
+                _fail(f"--compare {compare}: not a readable linking report ({error})", code=2)
+        report = run_benchmark(get_settings(), out_dir, n_queries=queries, console=console)
+        if baseline is not None:
+            try:
+                rows = print_comparison(baseline, report, console)
+            except ValueError as error:
+                _fail(str(error), code=2)
+            path = out_dir / "bench" / "linking_compare.json"
+            path.write_text(json.dumps([row.model_dump() for row in rows], indent=2))
     if suite in ("retrieval", "all"):
         from evaluation.retrieval_bench import run_retrieval_bench
 

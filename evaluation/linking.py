@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.table import Table
 from tqdm.auto import tqdm
 
 from craft.settings import Settings
+from evaluation.stats import paired_randomization_test
 from knowledge.encoders import get_encoder
 from knowledge.indexes import indexed_labels, vector_cache
 from knowledge.store import get_knowledge
@@ -43,6 +44,22 @@ class QuerySetResult(BaseModel):
     latency_ms_p50: float
     latency_ms_p95: float
     examples_missed: list[tuple[str, str, str]]
+    ranks: list[int | None] = Field(
+        default_factory=list,
+        description="Rank of the right concept per query (None: not in the top 10), in the seeded query "
+        "order every encoder sees, so two reports pair up query by query (compare_reports).",
+    )
+
+
+class SetComparison(BaseModel):
+    """One query set, another encoder against a baseline: paired by query (same seeded held-out labels)."""
+
+    name: str
+    queries: int
+    recall_at_1: tuple[float, float] = Field(description="(baseline, other)")
+    mrr_at_10: tuple[float, float] = Field(description="(baseline, other)")
+    p_recall_at_1: float = Field(description="Paired randomization test on hit@1, two-sided.")
+    p_mrr_at_10: float = Field(description="Paired randomization test on reciprocal rank, two-sided.")
 
 
 class LinkingReport(BaseModel):
@@ -121,7 +138,56 @@ def _evaluate(name: str, linker: Linker, queries: pd.DataFrame) -> QuerySetResul
         latency_ms_p50=round(statistics.median(latencies), 2),
         latency_ms_p95=round(float(np.percentile(latencies, 95)), 2),
         examples_missed=missed,
+        ranks=ranks,
     )
+
+
+def compare_reports(baseline: LinkingReport, other: LinkingReport) -> list[SetComparison]:
+    """Per query set, the other encoder against the baseline with paired p-values (sets both report)."""
+    out = []
+    by_name = {r.name: r for r in baseline.results}
+    for result in other.results:
+        base = by_name.get(result.name)
+        if base is None:
+            continue
+        if len(base.ranks) != result.queries or len(result.ranks) != base.queries:
+            raise ValueError(
+                f"{result.name!r}: both reports need per-query ranks over the same queries "
+                f"({len(base.ranks)} vs {len(result.ranks)}); re-run the older benchmark"
+            )
+        hit_a = [float(r == 1) for r in base.ranks]
+        hit_b = [float(r == 1) for r in result.ranks]
+        rr_a = [1 / r if r else 0.0 for r in base.ranks]
+        rr_b = [1 / r if r else 0.0 for r in result.ranks]
+        out.append(
+            SetComparison(
+                name=result.name,
+                queries=result.queries,
+                recall_at_1=(base.recall_at_1, result.recall_at_1),
+                mrr_at_10=(base.mrr_at_10, result.mrr_at_10),
+                p_recall_at_1=paired_randomization_test(hit_b, hit_a).p_value,
+                p_mrr_at_10=paired_randomization_test(rr_b, rr_a).p_value,
+            )
+        )
+    return out
+
+
+def print_comparison(baseline: LinkingReport, other: LinkingReport, console: Console) -> list[SetComparison]:
+    rows = compare_reports(baseline, other)
+    table = Table(title=f"{other.encoder} against {baseline.encoder} (paired by query)")
+    for column in ("query set", "n", "R@1", "p", "MRR@10", "p"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.name,
+            str(row.queries),
+            f"{row.recall_at_1[0]:.3f} → {row.recall_at_1[1]:.3f}",
+            f"{row.p_recall_at_1:.3g}",
+            f"{row.mrr_at_10[0]:.3f} → {row.mrr_at_10[1]:.3f}",
+            f"{row.p_mrr_at_10:.3g}",
+        )
+    console.print(table)
+    return rows
 
 
 def run_benchmark(
