@@ -87,6 +87,7 @@ class NerConfig(StageConfig):
             "learning_rate": 1e-4,
             "save_steps": 1000,
             "time_budget_s": 120,
+            "base_model": "multilingual-e5-small-torch",  # CI trains no MLM model first
         },
         "cpu": {},
         "full": {
@@ -104,7 +105,13 @@ class NerConfig(StageConfig):
         },
     }
 
-    base_model: str = Field("multilingual-e5-small-torch", description="Registry name of the encoder.")
+    base_model: str = Field(
+        "mlm",
+        description="Registry name of the encoder: the domain-pretrained e5 (`craft train mlm`, which "
+        "`craft train all` trains first). For tagging it beats plain e5, course-level F1 0.278 vs 0.268 "
+        "(paired bootstrap over 108 held-out courses, 95 % CI of the gain [0.002, 0.020]), though MLM "
+        "hurts e5's sentence embeddings.",
+    )
     languages: tuple[str, ...] = Field(
         ("en", "de"), description="Course languages (ESCO has EN + DE labels)."
     )

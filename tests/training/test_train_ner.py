@@ -15,7 +15,7 @@ from rich.console import Console
 
 from craft.settings import Settings
 from knowledge.course_skills import PhraseExtractor, default_extractors
-from knowledge.models import ModelManifest, resolve
+from knowledge.models import ModelManifest, ModelMissing, resolve
 from knowledge.ner_extractor import NerExtractor, tags_to_spans
 from knowledge.store import get_knowledge
 from knowledge.text import normalize
@@ -380,3 +380,11 @@ def test_ner_extractor_serves_the_trained_model(tiny: tuple[Settings, ModelManif
     tagged = ner.tagger.tag_words([["Learn", "Python", "."]])[0]
     assert len(tagged) == 3 and all(t in ("O", "B-SKILL", "I-SKILL") for t, _ in tagged)
     assert all(b <= 3 for _, b in tags_to_spans([t for t, _ in tagged]))
+
+
+def test_shipped_profiles_start_from_the_domain_pretrained_encoder(tmp_path: Path) -> None:
+    """cpu / full tag on the MLM encoder (it won the NER A/B); tiny (CI) needs no MLM model first."""
+    assert NerConfig.for_profile("cpu").base_model == "mlm" == NerConfig.for_profile("full").base_model
+    assert NerConfig.for_profile("tiny").base_model == "multilingual-e5-small-torch"
+    with pytest.raises(ModelMissing, match=r"run `craft train mlm`"):
+        resolve(Settings(model_dir=tmp_path), NerConfig.for_profile("cpu").base_model)
