@@ -69,8 +69,6 @@ class RunEvaluation(BaseModel):
 
 def evaluate_run(qrels: Qrels, run: Run, k: int = 10) -> RunEvaluation:
     """Score a run against graded qrels; see the module docstring for every convention."""
-    import ranx  # numba start-up is slow; only pay it when evaluating
-
     metrics = metric_names(k)
     scored = [q for q in qrels.queries() if qrels.has_relevant(q)]
     skipped = [q for q in qrels.queries() if not qrels.has_relevant(q)]
@@ -89,33 +87,16 @@ def evaluate_run(qrels: Qrels, run: Run, k: int = 10) -> RunEvaluation:
         )
 
     rankings = {q: top_k(run.get(q, []), k) for q in scored}
-    condensed = {
+    condensed = {  # the whole list, unjudged courses removed, then cut at k
         q: [d for d in top_k(run.get(q, []), len(run.get(q, []))) if d in qrels.judgments.get(q, {})][:k]
         for q in scored
     }
-    if any(rankings.values()):
-        ranx_qrels = ranx.Qrels({q: qrels.relevant(q) for q in scored})
-        ranx_run = ranx.Run(
-            {q: {doc: float(len(docs) - i) for i, doc in enumerate(docs)} for q, docs in rankings.items()}
-        )
-        order = list(ranx_run.get_query_ids())
-        if order != list(ranx_qrels.get_query_ids()):
-            raise RuntimeError("ranx query order of run and qrels differ")
-        scores = ranx.evaluate(
-            ranx_qrels, ranx_run, metrics, return_mean=False, save_results_in_run=False, threads=1
-        )
-        if len(metrics) == 1:
-            scores = {metrics[0]: scores}
-    else:  # ranx cannot build a run without a single document; nothing retrieved scores 0 everywhere
-        order = scored
-        scores = {name: np.zeros(len(scored)) for name in metrics}
-    frame = pd.DataFrame({name: np.asarray(scores[name], dtype=float) for name in metrics}, index=order)
+    frame = _per_query(qrels, rankings, metrics)
     frame.index.name = "occupation_uri"
-    frame[f"judged@{k}"] = [_judged_share(rankings[q], qrels.judgments.get(q, {})) for q in order]
-    frame[f"ndcg_cond@{k}"] = _ndcg(qrels, condensed, k).reindex(frame.index)
-    frame["relevant"] = [len(qrels.relevant(q)) for q in order]
-    frame["retrieved"] = [len(rankings[q]) for q in order]
-    frame = frame.loc[scored]
+    frame[f"judged@{k}"] = [_judged_share(rankings[q], qrels.judgments.get(q, {})) for q in scored]
+    frame[f"ndcg_cond@{k}"] = _per_query(qrels, condensed, [f"ndcg@{k}"])[f"ndcg@{k}"]
+    frame["relevant"] = [len(qrels.relevant(q)) for q in scored]
+    frame["retrieved"] = [len(rankings[q]) for q in scored]
     means = {name: float(frame[name].mean()) for name in [*metrics, f"judged@{k}", f"ndcg_cond@{k}"]}
     return RunEvaluation(
         k=k,
@@ -127,14 +108,15 @@ def evaluate_run(qrels: Qrels, run: Run, k: int = 10) -> RunEvaluation:
     )
 
 
-def _ndcg(qrels: Qrels, rankings: Mapping[str, list[str]], k: int) -> pd.Series:
-    """Graded nDCG@k per query of ranked lists (the main table's ranx convention); empty lists score 0."""
-    import ranx
+def _per_query(qrels: Qrels, rankings: Mapping[str, list[str]], metrics: list[str]) -> pd.DataFrame:
+    """ranx scores per query (rows in ``rankings`` order) of ranked lists, the list order being the ranking;
+    a query with an empty list scores 0 (ranx cannot build a run without a single document)."""
+    import ranx  # numba start-up is slow; only pay it when evaluating
 
-    scores = pd.Series(0.0, index=list(rankings))
+    frame = pd.DataFrame(0.0, index=list(rankings), columns=metrics)
     ranked = {q: docs for q, docs in rankings.items() if docs}
     if not ranked:
-        return scores
+        return frame
     ranx_qrels = ranx.Qrels({q: qrels.relevant(q) for q in ranked})
     ranx_run = ranx.Run(
         {q: {d: float(len(docs) - i) for i, d in enumerate(docs)} for q, docs in ranked.items()}
@@ -142,17 +124,14 @@ def _ndcg(qrels: Qrels, rankings: Mapping[str, list[str]], k: int) -> pd.Series:
     order = list(ranx_run.get_query_ids())
     if order != list(ranx_qrels.get_query_ids()):
         raise RuntimeError("ranx query order of run and qrels differ")
-    # two metrics: with one, ranx's per-query output raises KeyError (it re-binds the name it keys by)
-    values = ranx.evaluate(
-        ranx_qrels,
-        ranx_run,
-        [f"ndcg@{k}", f"hit_rate@{k}"],
-        return_mean=False,
-        save_results_in_run=False,
-        threads=1,
-    )[f"ndcg@{k}"]
-    scores[order] = np.asarray(values, dtype=float)
-    return scores
+    # at least two metrics: with one, ranx's per-query output raises KeyError (it re-binds its key)
+    names = metrics if len(metrics) > 1 else [*metrics, "hit_rate@1"]
+    scores = ranx.evaluate(
+        ranx_qrels, ranx_run, names, return_mean=False, save_results_in_run=False, threads=1
+    )
+    for name in metrics:
+        frame.loc[order, name] = np.asarray(scores[name], dtype=float)
+    return frame
 
 
 # --- beyond accuracy --------------------------------------------------------------------------------

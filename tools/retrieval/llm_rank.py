@@ -37,7 +37,7 @@ from craft.settings import Settings, get_settings
 from knowledge.models import ModelManifest, ModelMissing, prepared_base, resolve
 from tools.retrieval.base import RetrievalQuery, Retriever, ScoredCourse
 from tools.retrieval.corpus import CourseCorpus
-from tools.retrieval.rerank import TopKReranker, blend
+from tools.retrieval.rerank import TopKReranker, blend, blend_alpha
 
 if TYPE_CHECKING:
     import torch
@@ -407,11 +407,6 @@ def _load(model_dir: Path, name: str, adapter: bool) -> PointwiseScorer:
         course_tokens=train.get("course_tokens", COURSE_TOKENS),
         batch_size=train.get("eval_batch_size", BATCH_SIZE),
     )
-
-
-def blend_alpha(manifest: ModelManifest) -> float:
-    """The blend weight the training stage tuned on validation (1.0, the LLM alone, if it did not)."""
-    return float(manifest.metrics.get("blend_alpha", 1.0))
 
 
 def trained_llm_ranker(

@@ -156,7 +156,7 @@ def _load(model_dir: Path, name: str) -> PairScorer:
 
 
 def blend_alpha(manifest: ModelManifest) -> float:
-    """The blend weight the training stage tuned on validation (1.0, the re-ranker alone, if it did not)."""
+    """The blend weight a re-ranking stage tuned on validation (1.0, the re-ranker alone, if it did not)."""
     return float(manifest.metrics.get("blend_alpha", 1.0))
 
 
